@@ -1,0 +1,260 @@
+"""Connection and the one write-transaction helper.
+
+Every state change and the audit rows that record it commit together in one `BEGIN IMMEDIATE`
+transaction, retried with backoff while another writer holds the lock. Nothing is signed
+outside a transaction, so a killed process leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .. import audit
+from ..errors import BadInput, EnvironmentProblem, SwitchmanError
+from . import schema
+
+DB_FILE = "switchman.db"
+BUSY_TIMEOUT_MS = 10_000
+RETRY_ATTEMPTS = 8
+
+T = TypeVar("T")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+def _decode_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        col[0]: (os.fsdecode(v) if isinstance(v, bytes) else v)
+        for col, v in zip(cursor.description, row, strict=False)
+    }
+
+
+class Tx:
+    """A write transaction in progress: execute SQL and append audit rows."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.appended: list[audit.AuditRow] = []
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        cur = self.conn.execute(sql, params)
+        row = cur.fetchone()
+        return _decode_row(cur, row) if row is not None else None
+
+    def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        return [_decode_row(cur, r) for r in cur.fetchall()]
+
+    def audit(self, event_type: str, status: str = "info", **fields: Any) -> audit.AuditRow:
+        row = audit.append(self.conn, self.store.key(), event_type, status, **fields)
+        self.appended.append(row)
+        return row
+
+
+class Store:
+    """An open switchman.db. Reads go straight to the connection; writes go through `write`."""
+
+    # Called after a transaction that appended audit rows commits (checkpoints hook in here).
+    after_append: list[Callable[[Store, list[audit.AuditRow]], None]] = []
+
+    def __init__(self, state_dir: str, conn: sqlite3.Connection) -> None:
+        self.state_dir = state_dir
+        self.conn = conn
+        self._key: str | None = None
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, state_dir: str, *, create: bool = False, migrate: bool = True) -> Store:
+        path = os.path.join(state_dir, DB_FILE)
+        if not create and not os.path.exists(path):
+            raise EnvironmentProblem(
+                f"switchman is not initialised here (no {path})",
+                "run `switchman-hook init` in the repository",
+                code="not_initialised",
+            )
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise EnvironmentProblem(
+                f"cannot open {path}: {exc}",
+                "restore .switchman/switchman.db from a backup or move it aside and run `switchman-hook init`",
+                code="store_unreadable",
+            ) from exc
+        store = cls(state_dir, conn)
+        if migrate:
+            store.ensure_schema()
+        return store
+
+    def ensure_schema(self) -> None:
+        try:
+            version = schema.current_version(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise EnvironmentProblem(
+                f"{self.db_path} is not a readable SQLite database: {exc}",
+                "restore it from a backup or move it aside and run `switchman-hook init`",
+                code="store_unreadable",
+            ) from exc
+        if version > schema.SCHEMA_VERSION:
+            raise EnvironmentProblem(
+                f"{self.db_path} has schema version {version}, newer than this switchman-hook "
+                f"({schema.SCHEMA_VERSION})",
+                "upgrade switchman-hook (pip install -U switchman-hook)",
+                code="schema_too_new",
+            )
+        if version < schema.SCHEMA_VERSION:
+            self._write(lambda tx: schema.migrate(tx.conn), audited=False)
+
+    @property
+    def db_path(self) -> str:
+        return os.path.join(self.state_dir, DB_FILE)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- key --------------------------------------------------------------------------------
+
+    def key(self) -> str:
+        if self._key is None:
+            key = audit.read_key(self.state_dir)
+            if key is None:
+                raise audit.key_missing_error(self.state_dir)
+            self._key = key
+        return self._key
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        try:
+            cur = self.conn.execute(sql, params)
+        except UnicodeEncodeError as exc:
+            raise _not_utf8(exc) from exc
+        row = cur.fetchone()
+        return _decode_row(cur, row) if row is not None else None
+
+    def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        try:
+            cur = self.conn.execute(sql, params)
+        except UnicodeEncodeError as exc:
+            raise _not_utf8(exc) from exc
+        return [_decode_row(cur, r) for r in cur.fetchall()]
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn` in one BEGIN IMMEDIATE transaction, retried while the database is locked.
+
+        `fn` may run more than once, so it must not have effects outside the transaction.
+        A SwitchmanError rolls everything back; audit events it carries in `keep_events`
+        (a refused action's own record, SPEC §3) are then appended in a transaction of their own.
+        """
+        try:
+            return self._write(fn)
+        except SwitchmanError as exc:
+            if exc.keep_events:
+                events = exc.keep_events
+
+                def keep(tx: Tx) -> None:
+                    for ev in events:
+                        tx.audit(**ev)
+
+                self._write(keep)
+            raise
+
+    def _write(self, fn: Callable[[Tx], T], *, audited: bool = True) -> T:
+        delay = 0.02
+        for attempt in range(RETRY_ATTEMPTS):
+            tx = Tx(self)
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc) and attempt < RETRY_ATTEMPTS - 1:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise _locked_error(self.db_path, exc) from exc
+            try:
+                result = fn(tx)
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                if _is_busy(exc) and attempt < RETRY_ATTEMPTS - 1:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise _locked_error(self.db_path, exc) if _is_busy(exc) else _store_error(self.db_path, exc) from exc
+            except sqlite3.DatabaseError as exc:
+                self._rollback()
+                raise _store_error(self.db_path, exc) from exc
+            except UnicodeEncodeError as exc:
+                self._rollback()
+                raise _not_utf8(exc) from exc
+            except BaseException:
+                self._rollback()
+                raise
+            if audited and tx.appended:
+                for callback in list(self.after_append):
+                    callback(self, tx.appended)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+
+
+def _retry(fn: Callable[[], Any]) -> Any:
+    delay = 0.02
+    for attempt in range(RETRY_ATTEMPTS):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == RETRY_ATTEMPTS - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    return None
+
+
+def _not_utf8(exc: UnicodeEncodeError) -> BadInput:
+    """Text that is not valid UTF-8 (an undecodable argv byte) cannot be stored as SQLite text."""
+    bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+    return BadInput(
+        f"text {bad.encode('utf-8', 'backslashreplace').decode('ascii', 'replace')!s} is not valid UTF-8",
+        "pass names, ids and titles as UTF-8 text",
+        code="invalid_text",
+    )
+
+
+def _locked_error(path: str, exc: Exception) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"{path} stayed locked by another writer: {exc}",
+        "retry; if it persists find the stuck process with `fuser .switchman/switchman.db`",
+        code="store_locked",
+    )
+
+
+def _store_error(path: str, exc: Exception) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"{path}: {exc}",
+        "run `switchman-hook doctor` to check the store",
+        code="store_error",
+    )
