@@ -1,0 +1,99 @@
+"""The `switchman-hook` command line: click groups that parse, call the core, and format.
+
+Exit codes (SPEC §5): 0 ok; 1 a check said no; 2 usage or bad input; 3 environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from .. import __version__
+from ..errors import SwitchmanError
+from ..jsonutil import dumps
+from .common import Ctx
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR (like git -C).")
+@click.version_option(__version__, prog_name="switchman-hook")
+@click.pass_context
+def cli(ctx: click.Context, directory: str | None) -> None:
+    """Keep parallel agents in linked git worktrees from trampling each other's work."""
+    obj = Ctx(directory)
+    ctx.obj = obj
+    ctx.call_on_close(obj.close)
+
+
+def _register() -> None:
+    from . import (
+        audit_cmd,
+        claims_cmd,
+        gate_cmd,
+        hooks_cmd,
+        init_cmd,
+        leases_cmd,
+        policy_cmd,
+        tasks_cmd,
+        worktrees_cmd,
+    )
+
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd):
+        module.register(cli)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: one error line on stderr, the SPEC exit code, never a traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        # Non-standalone click *returns* the code of a `raise click.exceptions.Exit(n)`.
+        rv = cli.main(args=args, prog_name="switchman-hook", standalone_mode=False)
+        return rv if type(rv) is int else 0
+    except SwitchmanError as exc:
+        ctx_json = "--json" in args
+        if ctx_json:
+            click.echo(
+                dumps(
+                    {
+                        "ok": False,
+                        "error": {"code": exc.code, "message": exc.message, "fix": exc.fix, **exc.data},
+                    }
+                )
+            )
+        click.echo(exc.line(), err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.UsageError as exc:
+        hint = f"see `{exc.ctx.command_path} --help`" if exc.ctx else "see `switchman-hook --help`"
+        click.echo(f"error: {exc.format_message()} — {hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into one line
+        if os.environ.get("SWITCHMAN_DEBUG"):
+            traceback.print_exc()
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} — rerun with SWITCHMAN_DEBUG=1 and report it",
+            err=True,
+        )
+        return 3
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""What every command shares: the repo context, `--json`, and one way to print."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..jsonutil import dumps
+from ..models import to_dict
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Ctx:
+    """Lazily located repo and opened store for the directory given by `-C` (or the cwd)."""
+
+    def __init__(self, directory: str | None) -> None:
+        self.cwd = os.path.abspath(directory) if directory else os.getcwd()
+        self._paths = None
+        self._store = None
+        self.json = False
+
+    @property
+    def paths(self):  # type: ignore[no-untyped-def]
+        if self._paths is None:
+            from ..repo import locate
+
+            if not os.path.isdir(self.cwd):
+                from ..errors import BadInput
+
+                raise BadInput(f"-C {self.cwd}: no such directory", "pass an existing directory")
+            self._paths = locate(self.cwd)
+        return self._paths
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        if self._store is None:
+            from ..state import open_store
+
+            self._store = open_store(self.paths)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def worktree_ref(ref: str) -> str:
+    """A WORKTREE argument: a registered name as is, a path made absolute against -C DIR."""
+    from ..store import worktrees as wtmod
+
+    ctx = get_ctx()
+    if os.path.isabs(ref):
+        return ref
+    candidate = os.path.abspath(os.path.join(ctx.cwd, ref))
+    if os.sep in ref or ref in (os.curdir, os.pardir):
+        return candidate
+    if wtmod.get(ctx.store, ref) is None and os.path.exists(candidate):
+        return candidate
+    return ref
+
+
+def get_ctx() -> Ctx:
+    return click.get_current_context().find_object(Ctx)  # type: ignore[return-value]
+
+
+def json_option(fn: F) -> F:
+    """Add `--json`; the command then prints exactly one JSON document on stdout."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, as_json: bool = False, **kwargs: Any) -> Any:
+        get_ctx().json = as_json
+        return fn(*args, as_json=as_json, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: Any) -> None:
+    click.echo(dumps(to_dict(data)))
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    click.echo(text, err=err)
+
+
+def use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def style(text: str, **kw: Any) -> str:
+    return click.style(text, **kw) if use_color() else text
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    if not rows:
+        return ""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+    return "\n".join(lines)
+
+
+def show_path(path: str) -> str:
+    """A file name made safe for one terminal line (newlines, non-UTF-8 bytes escaped)."""
+    if path.isprintable():
+        try:
+            path.encode("utf-8")
+            return path
+        except UnicodeEncodeError:
+            pass
+    return repr(path)[1:-1]

@@ -1,0 +1,82 @@
+"""`worktree add|list|sync|mode`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from .common import echo, emit_json, get_ctx, json_option, table, worktree_ref
+
+
+@click.group("worktree")
+def worktree_group() -> None:
+    """Registered worktrees: names are labels, identity is the path."""
+
+
+@worktree_group.command("add")
+@click.argument("name")
+@click.argument("path", type=click.Path())
+@click.argument("branch")
+@json_option
+def worktree_add(name: str, path: str, branch: str, as_json: bool) -> None:
+    """Register PATH as NAME, creating it with `git worktree add` (on BRANCH) if needed."""
+    from ..worktree_ops import add
+
+    ctx = get_ctx()
+    full = path if os.path.isabs(path) else os.path.join(ctx.cwd, path)
+    wt, created_git = add(ctx.paths, ctx.store, name, full, branch)
+    if as_json:
+        emit_json({"worktree": wt, "created": created_git})
+    else:
+        echo(f"{'created and ' if created_git else ''}registered worktree {wt.name} → {wt.path} ({wt.branch})")
+
+
+@worktree_group.command("list")
+@json_option
+def worktree_list(as_json: bool) -> None:
+    """Registered worktrees with mode and compliance."""
+    from ..store import worktrees as wtmod
+
+    rows = wtmod.list_all(get_ctx().store)
+    if as_json:
+        emit_json({"worktrees": rows})
+        return
+    echo(table([[w.name, w.branch or "-", w.enforcement_mode, w.compliance_state, w.status, w.path] for w in rows], ["NAME", "BRANCH", "MODE", "COMPLIANCE", "STATUS", "PATH"]) or "no worktrees")
+
+
+@worktree_group.command("sync")
+@json_option
+def worktree_sync(as_json: bool) -> None:
+    """Register every worktree `git worktree list` knows and the store does not."""
+    from ..worktree_ops import sync
+
+    ctx = get_ctx()
+    created = sync(ctx.paths, ctx.store)
+    if as_json:
+        emit_json({"registered": created})
+        return
+    for wt in created:
+        echo(f"registered worktree {wt.name} → {wt.path}")
+    if not created:
+        echo("all git worktrees are registered")
+
+
+@worktree_group.command("mode")
+@click.argument("name")
+@click.argument("mode", type=click.Choice(["observed", "guarded", "strict"]))
+@json_option
+def worktree_mode(name: str, mode: str, as_json: bool) -> None:
+    """Set a worktree's enforcement mode."""
+    from ..store import worktrees as wtmod
+
+    ref = worktree_ref(name)
+    wt = get_ctx().store.write(lambda tx: wtmod.set_mode(tx, ref, mode))
+    if as_json:
+        emit_json({"worktree": wt})
+    else:
+        echo(f"worktree {wt.name} is now {wt.enforcement_mode}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(worktree_group)

@@ -1,0 +1,82 @@
+"""`enforcement.json`: the default mode and globs of generated files anyone may change.
+
+Unknown keys are preserved on rewrite; malformed JSON is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BadInput, EnvironmentProblem
+
+POLICY_FILE = "enforcement.json"
+MODES = ("observed", "guarded", "strict")
+
+
+@dataclass(frozen=True)
+class Policy:
+    default_mode: str = "observed"
+    allowed_generated_paths: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.extra)
+        data["default_mode"] = self.default_mode
+        data["allowed_generated_paths"] = list(self.allowed_generated_paths)
+        return data
+
+
+def policy_path(state_dir: str) -> str:
+    return os.path.join(state_dir, POLICY_FILE)
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise BadInput(f"unknown enforcement mode {mode!r}", f"use one of: {', '.join(MODES)}", code="invalid_mode")
+    return mode
+
+
+def load(state_dir: str) -> Policy:
+    path = policy_path(state_dir)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return Policy()
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot read {path}: {exc}", "check its permissions", code="policy_unreadable") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(
+            f"{path} line {exc.lineno} column {exc.colno}: {exc.msg}",
+            f"fix the JSON in {path}",
+            code="policy_malformed",
+        ) from exc
+    if not isinstance(data, dict):
+        raise BadInput(f"{path} must hold a JSON object", f"fix {path}", code="policy_malformed")
+    mode = data.get("default_mode", "observed")
+    if mode not in MODES:
+        raise BadInput(
+            f"{path}: default_mode {mode!r} is not one of {', '.join(MODES)}", f"fix {path}", code="policy_malformed"
+        )
+    globs = data.get("allowed_generated_paths", [])
+    if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+        raise BadInput(
+            f"{path}: allowed_generated_paths must be a list of glob strings", f"fix {path}", code="policy_malformed"
+        )
+    extra = {k: v for k, v in data.items() if k not in ("default_mode", "allowed_generated_paths")}
+    return Policy(mode, tuple(globs), extra)
+
+
+def save(state_dir: str, policy: Policy) -> None:
+    """Atomic rewrite (temp file + rename) so a crash never leaves half a policy file."""
+    path = policy_path(state_dir)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(policy.to_json(), fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    os.replace(tmp, path)

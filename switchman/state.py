@@ -1,0 +1,118 @@
+"""Finding and creating the shared state (SPEC §2): `.switchman/` at the main worktree root."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from . import audit
+from . import policy as policymod
+from .errors import EnvironmentProblem
+from .jsonutil import dumps
+from .models import Worktree
+from .repo import RepoPaths, git_env, list_worktrees, locate, run_git
+from .store import Store
+from .store import worktrees as wtmod
+
+EXCLUDE_LINE = "/.switchman/"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    state_dir: str
+    created: bool
+    key_created: bool
+    mode: str
+    excluded: bool
+    registered: list[Worktree] = field(default_factory=list)
+
+
+def open_store(paths: RepoPaths) -> Store:
+    store = Store.open(paths.state_dir)
+    return store
+
+
+def ensure_excluded(paths: RepoPaths) -> bool:
+    """Add `/.switchman/` to `<common dir>/info/exclude` so no state (and no key) is committed."""
+    if paths.is_bare:
+        return True
+    info = os.path.join(paths.common_dir, "info")
+    exclude = os.path.join(info, "exclude")
+    os.makedirs(info, exist_ok=True)
+    try:
+        with open(exclude, encoding="utf-8", errors="surrogateescape") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        text = ""
+    if any(line.strip() in (EXCLUDE_LINE, ".switchman/", ".switchman", "/.switchman") for line in text.splitlines()):
+        return False
+    with open(exclude, "a", encoding="utf-8", errors="surrogateescape") as fh:
+        if text and not text.endswith("\n"):
+            fh.write("\n")
+        fh.write(f"# switchman-hook state (database, audit key): never commit it\n{EXCLUDE_LINE}\n")
+    return True
+
+
+def init(paths: RepoPaths, mode: str | None = None) -> InitResult:
+    """Create state dir, key, policy and schema; register git's worktrees. Idempotent."""
+    if mode is not None:
+        policymod.check_mode(mode)
+    state_dir = paths.state_dir
+    created = not os.path.isdir(state_dir)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    excluded = ensure_excluded(paths)
+    db_exists = os.path.exists(os.path.join(state_dir, "switchman.db"))
+    store = Store.open(state_dir, create=True)
+    try:
+        has_rows = store.conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchone() is not None
+        key_created = False
+        if audit.read_key(state_dir) is None:
+            if has_rows:
+                raise audit.key_missing_error(state_dir)
+            audit.create_key(state_dir)
+            key_created = True
+        pol = policymod.load(state_dir)
+        if mode is not None and mode != pol.default_mode:
+            pol = policymod.Policy(mode, pol.allowed_generated_paths, pol.extra)
+            policymod.save(state_dir, pol)
+        elif not os.path.exists(policymod.policy_path(state_dir)):
+            policymod.save(state_dir, pol)
+        git_wts = list_worktrees(paths.common_dir if paths.is_bare else paths.root)
+        tips = _ref_tips(paths)
+
+        def fn(tx):  # type: ignore[no-untyped-def]
+            if not db_exists or key_created:
+                row = tx.one("SELECT value FROM meta WHERE key = 'repo_id'")
+                if row is None:
+                    tx.execute("INSERT INTO meta (key, value) VALUES ('repo_id', ?)", (os.urandom(8).hex(),))
+            if tx.one("SELECT value FROM meta WHERE key = 'baseline_commits'") is None:
+                # History that existed before switchman is exempt from provenance checks; fixed at
+                # the first init so re-running init can never launder newer commits.
+                tx.execute("INSERT INTO meta (key, value) VALUES ('baseline_commits', ?)", (dumps(tips),))
+            return wtmod.sync(tx, git_wts, paths.root, pol.default_mode)
+
+        registered = store.write(fn)
+        return InitResult(state_dir, created or not db_exists, key_created, pol.default_mode, excluded, registered)
+    finally:
+        store.close()
+
+
+def _ref_tips(paths: RepoPaths) -> list[str]:
+    out = run_git(
+        ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags", "refs/remotes"],
+        paths.common_dir,
+        env=git_env(for_other_worktree=True),
+    ).stdout.decode()
+    return sorted(set(out.split()))
+
+
+def require_initialised(paths: RepoPaths) -> None:
+    if not os.path.exists(os.path.join(paths.state_dir, "switchman.db")):
+        raise EnvironmentProblem(
+            f"switchman is not initialised in {paths.root}",
+            "run `switchman-hook init`",
+            code="not_initialised",
+        )
+
+
+__all__ = ["InitResult", "init", "locate", "open_store", "ensure_excluded", "require_initialised"]

@@ -1,0 +1,69 @@
+"""The status report: plain data gathered in one read pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import audit, validation
+from .models import to_dict
+from .repo import RepoPaths
+from .store import Store
+from .store import claims as claimsmod
+from .store import leases as leasemod
+from .store import tasks as taskmod
+from .store import worktrees as wtmod
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    repo_root: str
+    task_counts: dict[str, int]
+    tasks: list[dict[str, Any]]
+    leases: list[dict[str, Any]]
+    claims: list[dict[str, Any]]
+    reservations: list[dict[str, Any]]
+    worktrees: list[dict[str, Any]]
+    validations: list[dict[str, Any]]
+    invalidations: list[dict[str, Any]]
+    recent_denials: list[dict[str, Any]] = field(default_factory=list)
+
+
+def stale_minutes(state_dir: str) -> float:
+    from .policy import load
+
+    value = load(state_dir).extra.get("stale_lease_minutes", leasemod.DEFAULT_STALE_MINUTES)
+    return float(value) if isinstance(value, (int, float)) else leasemod.DEFAULT_STALE_MINUTES
+
+
+def collect(paths: RepoPaths, store: Store) -> StatusReport:
+    window = stale_minutes(store.state_dir)
+    tasks = taskmod.list_tasks(store)
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    reservations = leasemod.reservations(store)
+    leases = []
+    for lease in leasemod.list_leases(store, "active", window):
+        d = to_dict(lease)
+        d["scopes"] = [
+            r.scope_pattern or f"#{r.subsystem_tag}" for r in reservations if r.lease_id == lease.id
+        ]
+        leases.append(d)
+    denials = [
+        r.to_dict()
+        for r in audit.list_rows(store.conn, limit=200)
+        if r.status == "denied" or r.event_type == "commit_gate_bypassed"
+    ][:10]
+    return StatusReport(
+        repo_root=paths.root,
+        task_counts=counts,
+        tasks=[to_dict(t) for t in tasks],
+        leases=leases,
+        claims=[to_dict(c) for c in claimsmod.active(store)],
+        reservations=[to_dict(r) for r in reservations],
+        worktrees=[to_dict(w) for w in wtmod.list_all(store)],
+        validations=[to_dict(v) for v in validation.list_validations(store)],
+        invalidations=[to_dict(i) for i in validation.list_invalidations(store, "stale")],
+        recent_denials=denials,
+    )
