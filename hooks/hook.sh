@@ -1,0 +1,40 @@
+#!/bin/sh
+# switchman-hook managed hook: written by `switchman-hook hooks install` from hooks/hook.sh.
+# `switchman-hook hooks uninstall` removes it and restores the hook it replaced, which is kept
+# beside it as <name>.switchman-orig and runs first with the same arguments and stdin.
+hook=@HOOK_NAME@
+py=@PYTHON@
+
+case $0 in */*) orig=${0%/*}/$hook.switchman-orig ;; *) orig=./$hook.switchman-orig ;; esac
+if [ -f "$orig" ] && [ -x "$orig" ] && [ "$orig" != "$0" ]; then
+	case $hook in
+	pre-push | post-rewrite)
+		# Both hooks read stdin: buffer it once, then give each its own descriptor on the copy.
+		tmp=$(mktemp "${TMPDIR:-/tmp}/switchman-$hook.XXXXXX") || exit 1
+		cat >"$tmp" || { rm -f "$tmp"; exit 1; }
+		exec 3<"$tmp" 4<"$tmp"
+		rm -f "$tmp"
+		"$orig" "$@" <&3 3<&- 4<&- || exit
+		exec 3<&- <&4 4<&-
+		;;
+	*) "$orig" "$@" || exit ;;
+	esac
+fi
+
+if [ -x "$py" ]; then
+	exec "$py" -m switchman.hookrun "$hook" "$@"
+fi
+if command -v switchman-hook >/dev/null 2>&1; then
+	exec switchman-hook hook "$hook" "$@"
+fi
+common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null) || exit 0
+if [ "$(git rev-parse --is-bare-repository 2>/dev/null)" = true ]; then
+	state=$common/switchman
+else
+	state=${common%/*}/.switchman
+fi
+if [ -d "$state" ]; then
+	echo "error: switchman $hook hook: neither $py nor switchman-hook on PATH exists — run \`pip install switchman-hook\`, then \`switchman-hook hooks install\`" >&2
+	exit 1
+fi
+exit 0
