@@ -1,0 +1,206 @@
+"""Changed-set discovery by content, and the per-worktree snapshot diff.
+
+Fingerprints are git blob ids, so "changed" means "different bytes", never "newer mtime": a
+`touch` is not a change, an edit that keeps size and mtime is. We ask git for the changed set
+(`diff --cached` for what is being committed; `status` for the whole worktree) and hash only
+those files in-process. The snapshot holds the changed set only — never the whole tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .repo import run_git
+
+ZERO = "0" * 40
+DELETED = "deleted"
+STATUS_ARGS = ["--no-optional-locks", "status", "--porcelain=v2", "-z", "-uall", "--no-renames", "--ignore-submodules=none"]
+DIFF_CACHED_ARGS = [
+    "diff",
+    "--cached",
+    "--raw",
+    "-z",
+    "-M",
+    "--no-abbrev",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--ignore-submodules=none",
+]
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    fingerprint: str  # blob id of the content, or "deleted"
+    kind: str  # staged | unstaged | untracked | deleted | renamed | unmerged
+    old_path: str | None = None  # the source side of a rename
+
+
+def blob_id(data: bytes) -> str:
+    h = hashlib.sha1(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+def file_fingerprint(root: str, path: str) -> str:
+    """Blob id of the file as it is on disk (a symlink's target text; a directory's marker)."""
+    full = os.path.join(root, path)
+    try:
+        st = os.lstat(full)
+    except FileNotFoundError:
+        return DELETED
+    except NotADirectoryError:
+        return DELETED
+    if stat.S_ISLNK(st.st_mode):
+        return blob_id(os.fsencode(os.readlink(full)))
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    h = hashlib.sha1(b"blob %d\0" % st.st_size)
+    with open(full, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def staged_changes(cwd: str, env: Mapping[str, str] | None = None) -> list[Change]:
+    """What the index being committed changes against HEAD (GIT_INDEX_FILE honoured via env)."""
+    out = run_git(DIFF_CACHED_ARGS, cwd, env=env).stdout
+    parts = out.split(b"\0")
+    changes: list[Change] = []
+    i = 0
+    while i < len(parts):
+        meta = parts[i]
+        if not meta:
+            i += 1
+            continue
+        fields = meta.decode("ascii", "replace").lstrip(":").split()
+        status = fields[4] if len(fields) > 4 else "M"
+        new_sha = fields[3] if len(fields) > 3 else ZERO
+        if status[0] in "RC":
+            src, dst = os.fsdecode(parts[i + 1]), os.fsdecode(parts[i + 2])
+            i += 3
+            changes.append(Change(dst, new_sha, "renamed" if status[0] == "R" else "staged", src))
+            if status[0] == "R":
+                changes.append(Change(src, DELETED, "deleted"))
+            continue
+        path = os.fsdecode(parts[i + 1])
+        i += 2
+        if status[0] == "D":
+            changes.append(Change(path, DELETED, "deleted"))
+        elif status[0] == "U":
+            changes.append(Change(path, new_sha, "unmerged"))
+        else:
+            changes.append(Change(path, new_sha, "staged"))
+    return changes
+
+
+def worktree_changes(root: str, env: Mapping[str, str] | None = None) -> list[Change]:
+    """Every path whose content differs from HEAD: staged, unstaged, untracked (not ignored), deleted."""
+    out = run_git(STATUS_ARGS, root, env=env).stdout
+    changes: list[Change] = []
+    for rec in out.split(b"\0"):
+        if not rec:
+            continue
+        kind = rec[:1]
+        if kind == b"?":
+            path = os.fsdecode(rec[2:])
+            changes.append(Change(path, file_fingerprint(root, path), "untracked"))
+        elif kind == b"1":
+            fields = rec.split(b" ", 8)
+            xy, sub, h_index, path = fields[1].decode(), fields[2], fields[7].decode(), os.fsdecode(fields[8])
+            if sub.startswith(b"S"):
+                changes.append(Change(path, "submodule:" + h_index, "unstaged"))
+                continue
+            if xy[1] == ".":
+                fp = DELETED if xy[0] == "D" else h_index
+                changes.append(Change(path, fp, "deleted" if xy[0] == "D" else "staged"))
+            else:
+                fp = file_fingerprint(root, path)
+                changes.append(Change(path, fp, "deleted" if fp == DELETED else "unstaged"))
+        elif kind == b"u":
+            fields = rec.split(b" ", 10)
+            path = os.fsdecode(fields[10])
+            changes.append(Change(path, file_fingerprint(root, path), "unmerged"))
+        elif kind == b"2":  # only with rename detection on; kept for robustness
+            fields = rec.split(b" ", 9)
+            path = os.fsdecode(fields[9])
+            changes.append(Change(path, file_fingerprint(root, path), "renamed"))
+    return changes
+
+
+# --- snapshot ----------------------------------------------------------------------------------
+
+def _marker(worktree: str) -> str:
+    return f"snapshot_baseline:{worktree}"
+
+
+def has_baseline(db, worktree: str) -> bool:  # type: ignore[no-untyped-def]
+    return db.one("SELECT 1 AS x FROM meta WHERE key = ?", (_marker(worktree),)) is not None
+
+
+def diff_snapshot(tx, worktree: str, current: list[Change], *, complete: bool) -> list[Change]:  # type: ignore[no-untyped-def]
+    """Store `current` as the worktree's snapshot and return the paths that newly changed.
+
+    `complete` says `current` is the whole changed set (status), so paths missing from it left
+    the changed set and are dropped; a partial view (the staged set) only adds and updates.
+    On the first run there is no baseline: everything is recorded silently.
+    """
+    from .audit import db_text
+    from .timeutil import now_iso
+
+    now = now_iso()
+    baseline = has_baseline(tx, worktree)
+    previous = {r["file_path"]: r["fingerprint"] for r in tx.all("SELECT file_path, fingerprint FROM worktree_snapshots WHERE worktree = ?", (worktree,))}
+    newly: list[Change] = []
+    seen: set[str] = set()
+    for ch in current:
+        if ch.path in seen:
+            continue
+        seen.add(ch.path)
+        if previous.get(ch.path) == ch.fingerprint:
+            continue
+        tx.execute(
+            "INSERT INTO worktree_snapshots (worktree, file_path, fingerprint, observed_at) VALUES (?,?,?,?) "
+            "ON CONFLICT(worktree, file_path) DO UPDATE SET fingerprint = excluded.fingerprint, observed_at = excluded.observed_at",
+            (worktree, db_text(ch.path), ch.fingerprint, now),
+        )
+        if baseline:
+            newly.append(ch)
+    if complete:
+        gone = [p for p in previous if p not in seen]
+        for p in gone:
+            tx.execute("DELETE FROM worktree_snapshots WHERE worktree = ? AND file_path = ?", (worktree, db_text(p)))
+    if not baseline:
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_marker(worktree), now))
+    return newly
+
+
+def rebaseline(tx, worktree: str, current: list[Change]) -> None:  # type: ignore[no-untyped-def]
+    """Replace the snapshot silently (after checkout, merge, rewrite)."""
+    from .audit import db_text
+    from .timeutil import now_iso
+
+    now = now_iso()
+    tx.execute("DELETE FROM worktree_snapshots WHERE worktree = ?", (worktree,))
+    seen: set[str] = set()
+    for ch in current:
+        if ch.path in seen:
+            continue
+        seen.add(ch.path)
+        tx.execute(
+            "INSERT INTO worktree_snapshots (worktree, file_path, fingerprint, observed_at) VALUES (?,?,?,?)",
+            (worktree, db_text(ch.path), ch.fingerprint, now),
+        )
+    tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_marker(worktree), now))
+
+
+def forget(tx, worktree: str, paths: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Drop committed paths from the snapshot (they left the changed set)."""
+    from .audit import db_text
+
+    for p in paths:
+        tx.execute("DELETE FROM worktree_snapshots WHERE worktree = ? AND file_path = ?", (worktree, db_text(p)))

@@ -1,0 +1,172 @@
+"""Who may change a path: the SPEC §4 resolution order, as pure functions over loaded rows.
+
+`OwnershipContext.load` reads exactly what one judgement pass needs (the worktree's lease, the
+claims on the judged paths, active scope reservations, the policy globs) in a few indexed
+queries; `judge` then answers per path without touching the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .paths import Matcher
+
+ALLOWED = frozenset({"path_claimed", "path_within_task_scope", "policy_exception_allowed"})
+VIOLATIONS = frozenset(
+    {
+        "no_active_lease",
+        "lease_expired",
+        "path_claimed_by_other_lease",
+        "path_scoped_by_other_lease",
+        "path_not_claimed",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    file: str
+    reason_code: str
+    holder: dict[str, Any] | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason_code in ALLOWED
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    id: str
+    task_id: str
+    worktree: str
+    stale: bool
+
+
+@dataclass
+class OwnershipContext:
+    worktree: str
+    lease: LeaseInfo | None
+    # path -> holder of the active claim on it ({lease_id, task_id, worktree})
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # path -> holder of a completed-task claim this worktree still has uncommitted changes under
+    leftovers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    own_scope: Matcher | None = None
+    other_scopes: list[tuple[Matcher, dict[str, Any]]] = field(default_factory=list)
+    generated: Matcher | None = None
+
+    @classmethod
+    def load(
+        cls,
+        db: Any,
+        worktree: str,
+        paths: Iterable[str],
+        *,
+        stale_minutes: float,
+        generated_globs: Iterable[str] = (),
+    ) -> OwnershipContext:
+        from .audit import db_text
+        from .store.leases import active_for_worktree
+
+        paths = list(dict.fromkeys(paths))
+        lease_row = active_for_worktree(db, worktree, stale_minutes)
+        lease = LeaseInfo(lease_row.id, lease_row.task_id, lease_row.worktree, lease_row.stale) if lease_row else None
+        claims: dict[str, dict[str, Any]] = {}
+        leftovers: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(paths, 500):
+            marks = ",".join("?" * len(chunk))
+            params = [db_text(p) for p in chunk]
+            for row in db.all(
+                f"SELECT file_path, lease_id, task_id, worktree FROM file_claims "
+                f"WHERE released_at IS NULL AND file_path IN ({marks})",
+                params,
+            ):
+                claims[row["file_path"]] = {"lease_id": row["lease_id"], "task_id": row["task_id"], "worktree": row["worktree"]}
+            for row in db.all(
+                f"SELECT c.file_path, c.lease_id, c.task_id, c.worktree FROM file_claims c "
+                f"JOIN tasks t ON t.id = c.task_id WHERE c.worktree = ? AND t.status = 'done' "
+                f"AND c.released_at IS NOT NULL AND c.file_path IN ({marks}) ORDER BY c.id",
+                [worktree, *params],
+            ):
+                leftovers[row["file_path"]] = {
+                    "lease_id": row["lease_id"],
+                    "task_id": row["task_id"],
+                    "worktree": row["worktree"],
+                    "completed": True,
+                }
+        own: list[str] = []
+        others: dict[str, tuple[list[str], dict[str, Any]]] = {}
+        for row in db.all(
+            "SELECT lease_id, task_id, worktree, scope_pattern FROM scope_reservations "
+            "WHERE released_at IS NULL AND ownership_level = 'path_scope' AND scope_pattern IS NOT NULL ORDER BY id"
+        ):
+            if lease is not None and row["lease_id"] == lease.id:
+                own.append(row["scope_pattern"])
+            else:
+                holder = {"lease_id": row["lease_id"], "task_id": row["task_id"], "worktree": row["worktree"]}
+                others.setdefault(row["lease_id"], ([], holder))[0].append(row["scope_pattern"])
+        generated = list(generated_globs)
+        return cls(
+            worktree=worktree,
+            lease=lease,
+            claims=claims,
+            leftovers=leftovers,
+            own_scope=Matcher(own) if own else None,
+            other_scopes=[(Matcher(pats), holder) for pats, holder in others.values()],
+            generated=Matcher(generated) if generated else None,
+        )
+
+    def judge(self, path: str) -> Decision:
+        """SPEC §4, in order. A completed task's claim keeps its uncommitted leftovers governed."""
+        lease = self.lease
+        claim = self.claims.get(path)
+        if claim is None and path in self.leftovers:
+            return Decision(path, "path_claimed", self.leftovers[path])
+        if lease is None:
+            return Decision(path, "no_active_lease", None)
+        holder = {"lease_id": lease.id, "task_id": lease.task_id, "worktree": lease.worktree}
+        if lease.stale:
+            return Decision(path, "lease_expired", holder)
+        if claim is not None:
+            if claim["lease_id"] == lease.id:
+                return Decision(path, "path_claimed", claim)
+            return Decision(path, "path_claimed_by_other_lease", claim)
+        for matcher, other in self.other_scopes:
+            pattern = matcher.first_match(path)
+            if pattern is not None:
+                return Decision(path, "path_scoped_by_other_lease", {**other, "scope": pattern})
+        if self.own_scope is not None:
+            pattern = self.own_scope.first_match(path)
+            if pattern is not None:
+                return Decision(path, "path_within_task_scope", {**holder, "scope": pattern})
+        if self.generated is not None:
+            pattern = self.generated.first_match(path)
+            if pattern is not None:
+                return Decision(path, "policy_exception_allowed", {"policy": pattern})
+        return Decision(path, "path_not_claimed", None)
+
+
+def fix_for(decision: Decision, worktree: str, lease: LeaseInfo | None) -> str:
+    """The command (or action) that resolves a violation, for hook output and JSON."""
+    from .cli_quote import quote
+
+    code = decision.reason_code
+    if code == "no_active_lease":
+        return f"switchman-hook lease next {quote(worktree)}  (or: lease acquire TASK {quote(worktree)})"
+    if code == "lease_expired" and lease is not None:
+        return f"switchman-hook lease heartbeat {lease.id}"
+    if code == "path_not_claimed" and lease is not None:
+        return f"switchman-hook claim {lease.task_id} {quote(worktree)} {quote(decision.file)}"
+    if code in ("path_claimed_by_other_lease", "path_scoped_by_other_lease") and decision.holder:
+        h = decision.holder
+        return (
+            f"coordinate with task {h.get('task_id')} in worktree {h.get('worktree')} (it holds this path), "
+            f"or unstage it: git restore --staged -- {quote(decision.file)}"
+        )
+    return ""
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
