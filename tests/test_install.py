@@ -1,7 +1,7 @@
 """Hook install / chain / uninstall with real git: real commits, pushes and worktrees run the scripts.
 
 "Our hook ran" is observed by installing with `interpreter=` a tiny logging script: the installed
-hook execs it as `<interp> -m switchman.hookrun <name> args...`, so these tests exercise our
+hook execs it as `<interp> -c <import switchman.hookrun> <name> args...`, so these tests exercise our
 script and git's hook machinery, not the gate logic behind hookrun.
 """
 
@@ -44,8 +44,11 @@ def make_logger(tmp_path: Path) -> tuple[Path, Path]:
         interp,
         "#!/bin/sh\n"
         f"log='{log}'\n"
-        '{ printf ours; for a in "$@"; do printf " %s" "$a"; done; printf " | pwd=%s\\n" "$PWD"; } >>"$log"\n'
-        'case $3 in pre-push|post-rewrite) sed "s/^/ours-stdin /" >>"$log" ;; esac\n'
+        # The hook runs `<interp> -c <code importing switchman.hookrun> NAME args`: log NAME args.
+        'case $2 in *"from switchman.hookrun import main"*) ;; *) echo "bad argv: $*" >>"$log"; exit 99 ;; esac\n'
+        '[ "$1" = -c ] && shift 2\n'
+        '{ printf "ours hookrun"; for a in "$@"; do printf " %s" "$a"; done; printf " | pwd=%s\\n" "$PWD"; } >>"$log"\n'
+        'case $1 in pre-push|post-rewrite) sed "s/^/ours-stdin /" >>"$log" ;; esac\n'
         "exit ${OURS_EXIT:-0}\n",
     )
     interp.chmod(0o755)
@@ -106,8 +109,8 @@ def test_install_writes_seven_executable_scripts(repo: Path, tmp_path: Path) -> 
 
     commit(repo)
     got = lines(log)
-    assert got[0].startswith(f"ours -m switchman.hookrun pre-commit | pwd={repo}")
-    assert got[1].startswith("ours -m switchman.hookrun post-commit")
+    assert got[0].startswith(f"ours hookrun pre-commit | pwd={repo}")
+    assert got[1].startswith("ours hookrun post-commit")
 
 
 def test_reinstall_is_idempotent_and_updates_on_interpreter_change(repo: Path, tmp_path: Path) -> None:
@@ -149,7 +152,7 @@ def test_foreign_pre_commit_runs_first_and_its_failure_stops_the_commit(repo: Pa
     commit(repo, "a.txt")
     got = lines(log)
     assert got[0] == "orig"
-    assert got[1].startswith("ours -m switchman.hookrun pre-commit")
+    assert got[1].startswith("ours hookrun pre-commit")
 
     log.unlink()
     proc = commit(repo, "b.txt", check=False, env={"FOREIGN_EXIT": "3"})
@@ -177,7 +180,7 @@ def test_pre_push_argv_and_stdin_reach_both_hooks(repo: Path, tmp_path: Path) ->
     refline = f"refs/heads/main {head} refs/heads/main {'0' * 40}"
     assert got[0] == f"orig origin {remote}"
     assert got[1] == f"orig-stdin {refline}"
-    assert got[2].startswith(f"ours -m switchman.hookrun pre-push origin {remote} |")
+    assert got[2].startswith(f"ours hookrun pre-push origin {remote} |")
     assert got[3] == f"ours-stdin {refline}"
     assert git(remote, "rev-parse", "main").strip() == head
 
@@ -212,7 +215,7 @@ def test_uninstall_restores_foreign_hooks_byte_for_byte(repo: Path, tmp_path: Pa
     log.unlink()
     git(repo, "merge", "-q", "--no-ff", "-m", "merge side", "side")
     assert "orig" not in lines(log)  # the non-executable chained post-merge was not run
-    assert any(x.startswith("ours -m switchman.hookrun post-merge") for x in lines(log))
+    assert any(x.startswith("ours hookrun post-merge") for x in lines(log))
 
     undone = uninstall(paths)
     actions = {h.name: h.action for h in undone.hooks}
@@ -231,7 +234,7 @@ def test_a_copy_of_our_script_as_the_chained_hook_cannot_recurse(repo: Path, tmp
     install(locate(repo), interpreter=str(interp))
     shutil.copy2(hooks / "pre-commit", hooks / f"pre-commit{ORIG_SUFFIX}")
     commit(repo)
-    assert sum(x.startswith("ours -m switchman.hookrun pre-commit") for x in lines(log)) == 2
+    assert sum(x.startswith("ours hookrun pre-commit") for x in lines(log)) == 2
 
 
 def test_uninstall_leaves_a_replaced_hook_alone(repo: Path, tmp_path: Path) -> None:
@@ -271,7 +274,7 @@ def test_local_relative_hooks_path_is_honoured_and_warned(repo: Path, tmp_path: 
     assert any("worktrees created later" in w for w in result.warnings)
     assert not (repo / ".git" / "hooks" / "pre-commit").exists()
     commit(repo)
-    assert lines(log)[0].startswith("ours -m switchman.hookrun pre-commit")
+    assert lines(log)[0].startswith("ours hookrun pre-commit")
     assert hook_status(locate(repo)).hooks_path == ".githooks"
 
 
@@ -284,7 +287,7 @@ def test_local_absolute_hooks_path_is_honoured(repo: Path, tmp_path: Path) -> No
     assert all(mode_of(shared / n) == 0o755 for n in HOOK_NAMES)
     wt = add_worktree(repo, "agent-a")
     commit(wt)
-    assert any(x.startswith(f"ours -m switchman.hookrun pre-commit | pwd={wt}") for x in lines(log))
+    assert any(x.startswith(f"ours hookrun pre-commit | pwd={wt}") for x in lines(log))
 
 
 def test_global_hooks_path_is_refused_unless_forced(repo: Path, tmp_path: Path, cli: Cli) -> None:
@@ -314,8 +317,8 @@ def test_worktree_created_after_install_runs_the_hooks(repo: Path, tmp_path: Pat
     log.unlink(missing_ok=True)  # post-checkout of `worktree add`
     commit(wt)
     got = lines(log)
-    assert got[0] == f"ours -m switchman.hookrun pre-commit | pwd={wt}"
-    assert got[1] == f"ours -m switchman.hookrun post-commit | pwd={wt}"
+    assert got[0] == f"ours hookrun pre-commit | pwd={wt}"
+    assert got[1] == f"ours hookrun post-commit | pwd={wt}"
 
 
 def _fake_cli(tmp_path: Path, log: Path) -> Path:

@@ -1,0 +1,22 @@
+"""The installed hook cannot be replaced from inside a worktree."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from .conftest import Cli, git, write
+
+
+def test_worktree_switchman_package_does_not_replace_the_gate(initialised: Path, cli: Cli) -> None:
+    cli.ok("policy", "mode", "guarded", "--all-worktrees")
+    cli.ok("hooks", "install")
+    # A worktree that ships its own `switchman` package: with `python -m` it would shadow ours.
+    write(initialised / "switchman" / "__init__.py", "")
+    write(initialised / "switchman" / "hookrun.py", "def main(argv=None):\n    return 0\n")
+    write(initialised / "README.md", "changed without a lease\n")
+    git(initialised, "add", "README.md")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "sneaky"], cwd=initialised, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "no_active_lease" in proc.stderr
+    assert "Traceback" not in proc.stderr
