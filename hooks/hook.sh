@@ -23,8 +23,9 @@ fi
 
 if [ -x "$py" ]; then
 	# Not `python -m`: that puts the worktree first on sys.path, so a worktree holding its own
-	# switchman/ package could replace the gate. Drop that entry, then import the installed one.
-	exec "$py" -c 'import sys; sys.path[:1] = [] if sys.path[:1] == [""] else sys.path[:1]; from switchman.hookrun import main; sys.exit(main())' "$hook" "$@"
+	# switchman/ package could replace the gate. Drop that entry (and, with -E, PYTHONPATH), then
+	# import the installed one.
+	exec "$py" -E -c 'import sys; sys.path[:1] = [] if sys.path[:1] == [""] else sys.path[:1]; from switchman.hookrun import main; sys.exit(main())' "$hook" "$@"
 fi
 if command -v switchman-hook >/dev/null 2>&1; then
 	exec switchman-hook hook "$hook" "$@"

@@ -45,7 +45,8 @@ def make_logger(tmp_path: Path) -> tuple[Path, Path]:
         "#!/bin/sh\n"
         f"log='{log}'\n"
         # The hook runs `<interp> -c <code importing switchman.hookrun> NAME args`: log NAME args.
-        'case $2 in *"from switchman.hookrun import main"*) ;; *) echo "bad argv: $*" >>"$log"; exit 99 ;; esac\n'
+        'case $3 in *"from switchman.hookrun import main"*) ;; *) echo "bad argv: $*" >>"$log"; exit 99 ;; esac\n'
+        '[ "$1" = -E ] && shift\n'
         '[ "$1" = -c ] && shift 2\n'
         '{ printf "ours hookrun"; for a in "$@"; do printf " %s" "$a"; done; printf " | pwd=%s\\n" "$PWD"; } >>"$log"\n'
         'case $1 in pre-push|post-rewrite) sed "s/^/ours-stdin /" >>"$log" ;; esac\n'
