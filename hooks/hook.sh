@@ -31,7 +31,7 @@ if command -v switchman-hook >/dev/null 2>&1; then
 	exec switchman-hook hook "$hook" "$@"
 fi
 common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null) || exit 0
-if [ "$(git rev-parse --is-bare-repository 2>/dev/null)" = true ]; then
+if [ "${common##*/}" != .git ] || [ "$(git rev-parse --is-bare-repository 2>/dev/null)" = true ]; then
 	state=$common/switchman
 else
 	state=${common%/*}/.switchman

@@ -23,9 +23,12 @@ class Policy:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        data = dict(self.extra)
-        data["default_mode"] = self.default_mode
-        data["allowed_generated_paths"] = list(self.allowed_generated_paths)
+        # Known keys first (as `init` writes them), then unknown ones in their original order.
+        data: dict[str, Any] = {
+            "default_mode": self.default_mode,
+            "allowed_generated_paths": list(self.allowed_generated_paths),
+        }
+        data.update(self.extra)
         return data
 
 

@@ -102,7 +102,9 @@ class RepoPaths:
 
     @property
     def state_dir(self) -> str:
-        if self.is_bare:
+        # A bare repo, or a `--separate-git-dir` one (whose main worktree git cannot name from a
+        # linked worktree), keeps its state in the common dir so every worktree finds the same.
+        if self.is_bare or os.path.basename(self.common_dir) != ".git":
             return os.path.join(self.common_dir, "switchman")
         return os.path.join(self.root, STATE_DIR_NAME)
 

@@ -10,6 +10,8 @@ from .errors import BadInput
 from .paths import validate_glob
 
 ENFORCEMENT = ("none", "warn", "blocked")
+# Deeper values would overflow Python's recursion limit when printed back with --json.
+MAX_DEPTH = 64
 
 
 def _bad(key: str, problem: str) -> BadInput:
@@ -58,6 +60,9 @@ def validate(spec: Any) -> dict[str, Any]:
     """Return a normalised copy of `spec`, or raise BadInput naming the offending key."""
     if not isinstance(spec, dict):
         raise BadInput("invalid task spec: must be a JSON object", "pass {\"allowed_paths\": [...]}", code="invalid_spec")
+    for key, value in spec.items():
+        if _too_deep(value, MAX_DEPTH - 1):
+            raise _bad(str(key), f"is nested more than {MAX_DEPTH} levels deep")
     out = dict(spec)
     out["allowed_paths"] = list(dict.fromkeys(_checked_glob(g) for g in _str_list(spec, "allowed_paths")))
     out["subsystem_tags"] = list(dict.fromkeys(t.strip() for t in _str_list(spec, "subsystem_tags")))
@@ -85,6 +90,19 @@ def validate(spec: Any) -> dict[str, Any]:
             raise _bad("validation_rules.rationale", "must be a list of strings")
         out["validation_rules"] = rules
     return out
+
+
+def _too_deep(value: Any, budget: int) -> bool:
+    """True when lists/objects nest more than `budget` levels (iterative: no recursion limit)."""
+    stack = [(value, budget)]
+    while stack:
+        item, left = stack.pop()
+        if isinstance(item, (list, dict)):
+            if left <= 0:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, left - 1) for child in children)
+    return False
 
 
 def _checked_glob(pattern: str) -> str:

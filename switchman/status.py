@@ -30,10 +30,18 @@ class StatusReport:
 
 
 def stale_minutes(state_dir: str) -> float:
-    from .policy import load
+    from .errors import BadInput
+    from .policy import load, policy_path
 
     value = load(state_dir).extra.get("stale_lease_minutes", leasemod.DEFAULT_STALE_MINUTES)
-    return float(value) if isinstance(value, (int, float)) else leasemod.DEFAULT_STALE_MINUTES
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        path = policy_path(state_dir)
+        raise BadInput(
+            f"{path}: stale_lease_minutes {value!r} is not a number of minutes >= 0",
+            f"fix {path}, e.g. \"stale_lease_minutes\": 15",
+            code="policy_malformed",
+        )
+    return float(value)
 
 
 def collect(paths: RepoPaths, store: Store) -> StatusReport:

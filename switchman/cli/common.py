@@ -51,6 +51,11 @@ class Ctx:
             self._store = None
 
 
+# SQLite integers are 64-bit: a larger number is bad input (exit 2), not an OverflowError.
+INT64_MAX = 2**63 - 1
+INT64 = click.IntRange(-INT64_MAX - 1, INT64_MAX)
+
+
 def worktree_ref(ref: str) -> str:
     """A WORKTREE argument: a registered name as is, a path made absolute against -C DIR."""
     from ..store import worktrees as wtmod

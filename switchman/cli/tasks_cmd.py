@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
 
 from ..errors import BadInput
-from .common import echo, emit_json, get_ctx, json_option, show_path, table
+from .common import INT64, echo, emit_json, get_ctx, json_option, show_path, table
 
 
 def _read_spec_file(path: str) -> dict[str, Any]:
@@ -16,10 +17,10 @@ def _read_spec_file(path: str) -> dict[str, Any]:
 
     try:
         if path == "-":
-            text = click.get_text_stream("stdin").read()
+            text = sys.stdin.read()
         else:
             # Relative to -C DIR, as git resolves paths given with -C.
-            with open(os.path.join(get_ctx().cwd, path), encoding="utf-8") as fh:
+            with open(os.path.join(get_ctx().cwd, path), encoding="utf-8-sig") as fh:
                 text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"cannot read spec file {path}: {exc}", "pass a readable JSON file") from exc
@@ -35,7 +36,7 @@ def task_group() -> None:
 @click.argument("title")
 @click.option("--id", "task_id", help="Task id (default task-<ms>-<rand>).")
 @click.option("-d", "--description", help="Longer description.")
-@click.option("-p", "--priority", type=int, default=5, show_default=True, help="Higher runs first.")
+@click.option("-p", "--priority", type=INT64, default=5, show_default=True, help="Higher runs first.")
 @click.option("--spec", "spec_file", metavar="FILE", help="Task spec JSON file (- for stdin).")
 @json_option
 def task_add(title: str, task_id: str | None, description: str | None, priority: int, spec_file: str | None, as_json: bool) -> None:

@@ -24,7 +24,7 @@ def worktree_add(name: str, path: str, branch: str, as_json: bool) -> None:
     from ..worktree_ops import add
 
     ctx = get_ctx()
-    full = path if os.path.isabs(path) else os.path.join(ctx.cwd, path)
+    full = os.path.abspath(os.path.join(ctx.cwd, path))
     wt, created_git = add(ctx.paths, ctx.store, name, full, branch)
     if as_json:
         emit_json({"worktree": wt, "created": created_git})

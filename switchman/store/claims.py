@@ -89,7 +89,10 @@ def claim(store: Store, task_id: str, worktree_ref: str, paths: list[str], agent
             raise Conflict(
                 f"claim refused: {listing}",
                 "coordinate with the holder or wait for its lease to end; nothing was claimed",
-                code="path_claimed_by_other_lease",
+                # SPEC §4's reason codes: a held claim beats a reserved scope.
+                code="path_claimed_by_other_lease"
+                if any("scope" not in c["holder"] for c in conflicts)
+                else "path_scoped_by_other_lease",
                 data={"conflicts": conflicts},
             )
         now = now_iso()

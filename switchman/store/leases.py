@@ -23,7 +23,9 @@ def is_stale(heartbeat_at: str | None, stale_minutes: float = DEFAULT_STALE_MINU
     ts = parse_ts(heartbeat_at)
     if ts is None:
         return True
-    return ((now or time.time()) - ts) > stale_minutes * 60
+    # `>=` so that a window of 0 (`lease reap --stale-after 0`) expires every active lease, even
+    # one heartbeated in this very millisecond (timestamps are rounded to the nearest ms).
+    return ((time.time() if now is None else now) - ts) >= stale_minutes * 60
 
 
 def _lease(row: dict[str, Any], stale_minutes: float) -> Lease:
@@ -324,7 +326,7 @@ def close(tx: Tx, lease: Lease, status: str, reason: str | None = None) -> None:
 
 def reap(store: Store, stale_minutes: float = DEFAULT_STALE_MINUTES) -> list[Lease]:
     """Expire stale leases, release their claims and reservations, requeue their tasks."""
-    if stale_minutes < 0:
+    if not stale_minutes >= 0:  # also refuses NaN
         raise BadInput("--stale-after must be zero or more minutes", "e.g. --stale-after 15")
 
     def fn(tx: Tx) -> list[Lease]:

@@ -196,6 +196,9 @@ def retry(store: Store, task_id: str, reason: str | None = None) -> Task:
         from .. import validation
 
         validation.revalidate(tx, task_id)
+        if task.status == "done":
+            # A reopened task no longer counts as a completed type of its pipeline (SPEC §7).
+            validation.reevaluate_pipeline(tx, task_id)
         return require(tx, task_id)
 
     return store.write(fn)
