@@ -32,16 +32,19 @@ def _register() -> None:
     from . import (
         audit_cmd,
         claims_cmd,
+        demo_cmd,
+        doctor_cmd,
         gate_cmd,
         hooks_cmd,
         init_cmd,
         leases_cmd,
+        monitor_cmd,
         policy_cmd,
         tasks_cmd,
         worktrees_cmd,
     )
 
-    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd):
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, monitor_cmd, doctor_cmd, demo_cmd):
         module.register(cli)
 
 
