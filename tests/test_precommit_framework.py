@@ -31,9 +31,9 @@ pre_commit = pytest.importorskip("pre_commit")
 MANIFEST = PROJECT / ".pre-commit-hooks.yaml"
 ZERO = "0" * 40
 EXPECTED = {
-    "switchman-gate": ("switchman-hook hook gate", ["pre-commit", "pre-merge-commit"]),
-    "switchman-record": ("switchman-hook hook record", ["post-commit", "post-checkout", "post-merge", "post-rewrite"]),
-    "switchman-push-gate": ("switchman-hook hook push-gate", ["pre-push"]),
+    "switchman-gate": ("switchman-hookrun gate", ["pre-commit", "pre-merge-commit"]),
+    "switchman-record": ("switchman-hookrun record", ["post-commit", "post-checkout", "post-merge", "post-rewrite"]),
+    "switchman-push-gate": ("switchman-hookrun push-gate", ["pre-push"]),
 }
 
 
