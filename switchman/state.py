@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import audit
@@ -59,19 +61,57 @@ def init(paths: RepoPaths, mode: str | None = None) -> InitResult:
         policymod.check_mode(mode)
     state_dir = paths.state_dir
     created = not os.path.isdir(state_dir)
-    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot create the state directory {state_dir}: {exc.strerror or exc}",
+            "make the repository writable (or move the file that is in the way) and rerun `switchman-hook init`",
+            code="state_dir_unwritable",
+        ) from exc
+    # Agents often run `init` at the same time: without this, one reads a key file another is
+    # still writing (key_malformed) or both append the exclude line.
+    with _exclusive(state_dir):
+        return _init_locked(paths, mode, created)
+
+
+@contextmanager
+def _exclusive(directory: str) -> Iterator[None]:
+    """An advisory lock on the state directory itself (no lock file left behind)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResult:
+    state_dir = paths.state_dir
     excluded = ensure_excluded(paths)
     db_exists = os.path.exists(os.path.join(state_dir, "switchman.db"))
+    early_key = False
+    if not db_exists and audit.read_key(state_dir) is None:
+        # Key first, database second: a command racing this first init then finds either no
+        # database (not initialised) or a key, never a database without its key (key_missing).
+        audit.create_key(state_dir)
+        early_key = True
     store = Store.open(state_dir, create=True)
     try:
         has_rows = store.conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchone() is not None
-        key_created = False
+        key_created = early_key
         if audit.read_key(state_dir) is None:
             if has_rows:
                 raise audit.key_missing_error(state_dir)
             audit.create_key(state_dir)
             key_created = True
         pol = policymod.load(state_dir)
+        previous_mode = pol.default_mode
         if mode is not None and mode != pol.default_mode:
             pol = policymod.Policy(mode, pol.allowed_generated_paths, pol.extra)
             policymod.save(state_dir, pol)
@@ -89,9 +129,21 @@ def init(paths: RepoPaths, mode: str | None = None) -> InitResult:
                 # History that existed before switchman is exempt from provenance checks; fixed at
                 # the first init so re-running init can never launder newer commits.
                 tx.execute("INSERT INTO meta (key, value) VALUES ('baseline_commits', ?)", (dumps(tips),))
+            if pol.default_mode != previous_mode:  # `init --mode M` changed the policy: record it
+                tx.audit(
+                    "policy_updated",
+                    "info",
+                    details={"default_mode": pol.default_mode, "previous": previous_mode, "via": "init"},
+                )
             return wtmod.sync(tx, git_wts, paths.root, pol.default_mode)
 
         registered = store.write(fn)
+        # --- issue 5: create the Ed25519 checkpoint key (outside every worktree) on first init and
+        # sign a checkpoint of what is there; a lost key is an error, never regenerated.
+        from . import checkpoints
+
+        checkpoints.init_signing(paths, store)
+        # --- end issue 5 ---
         return InitResult(state_dir, created or not db_exists, key_created, pol.default_mode, excluded, registered)
     finally:
         store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..jsonutil import dumps
-from .common import echo, emit_json, get_ctx, json_option, show_path, table
+from .common import INT64_MAX, echo, emit_json, get_ctx, json_option, show_path, table
 
 
 @click.group("audit")
@@ -17,7 +17,7 @@ def audit_group() -> None:
 @click.option("--event-type", help="Only this event type.")
 @click.option("--status", type=click.Choice(["allowed", "denied", "warn", "info"]))
 @click.option("--task", "task_id", help="Only events of this task.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=INT64_MAX), default=50, show_default=True)
 @json_option
 def audit_list(event_type: str | None, status: str | None, task_id: str | None, limit: int, as_json: bool) -> None:
     """Audit events, newest first."""
@@ -39,43 +39,169 @@ def audit_list(event_type: str | None, status: str | None, task_id: str | None, 
     )
 
 
-def run_verify(as_json: bool) -> int:
+def run_verify(as_json: bool, against: str | None = None) -> int:
     from ..audit import read_key, verify
 
-    store = get_ctx().store
-    result = verify(store.conn, read_key(store.state_dir))
+    ctx = get_ctx()
+    store = ctx.store
+    # --- issue 5: one pass collects the Merkle leaves; the checkpoint checks add failures and keys
+    from ..checkpoints import verify_checkpoint
+
+    leaves: list[bytes] = []
+    result = verify(store.conn, read_key(store.state_dir), leaves=leaves)
+    cp = verify_checkpoint(ctx.paths, store, leaves=leaves, against=against)
+    failures = result.failures + cp.failures
+    data = result.to_dict()
+    data.update(ok=not failures, failures=[f.__dict__ for f in failures], uncovered=cp.uncovered, checkpoint=cp.to_dict())
+    del data["checkpoint"]["failures"]
+    ok = not failures
+    # --- end issue 5 ---
     if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
+        emit_json(data)
+    elif ok:
         echo(f"audit trail ok: {result.count} events, chain and signatures verify")
+        echo(f"checkpoint: {cp.detail}")
     else:
-        echo(f"audit trail FAILED verification ({len(result.failures)} problem(s) in {result.count} events):")
-        for f in result.failures[:50]:
+        echo(f"audit trail FAILED verification ({len(failures)} problem(s) in {result.count} events):")
+        for f in failures[:50]:
             echo(f"  [{f.reason_code}] seq {f.sequence if f.sequence is not None else '-'} (row {f.id if f.id is not None else '-'}): {f.message}")
-    if not result.ok and any(f.reason_code == "key_missing" for f in result.failures):
+    if not ok and any(f.reason_code == "key_missing" for f in failures):
         click.echo("error: audit.key is missing — restore .switchman/audit.key from a backup; it is never regenerated", err=True)
         return 3
-    return 0 if result.ok else 1
+    return 0 if ok else 1
 
 
 @audit_group.command("verify")
+@click.option("--against", metavar="FILE|REF", help="Also check consistency with a witness checkpoint (a file or a git rev).")
 @json_option
-def audit_verify(as_json: bool) -> None:
-    """Check sequence, hash chain and HMAC signatures of every row."""
-    code = run_verify(as_json)
+def audit_verify(against: str | None, as_json: bool) -> None:
+    """Check sequence, hash chain and HMAC signatures of every row, and the signed checkpoint."""
+    code = run_verify(as_json, against)
     if code:
         raise click.exceptions.Exit(code)
 
 
+# --- issue 5: checkpoints, proofs, keys --------------------------------------------------------
+
+
+@audit_group.command("checkpoint")
+@json_option
+def audit_checkpoint(as_json: bool) -> None:
+    """Sign a checkpoint of the log now (normally written after every command that appends)."""
+    from ..checkpoints import REF, write_checkpoint
+
+    res = write_checkpoint(get_ctx().store, required=True)
+    if as_json:
+        emit_json({"ok": True, "ref": REF, **res.__dict__})
+    elif res.written or res.reason == "current":
+        echo(f"checkpoint of size {res.size} on {REF} ({'written' if res.written else 'already current'})")
+    else:
+        echo(f"checkpoint not written: {res.reason} (size {res.size})")
+
+
+@audit_group.command("prove")
+@click.argument("sequence", type=click.IntRange(min=1))
+@json_option
+def audit_prove(sequence: int, as_json: bool) -> None:
+    """An inclusion proof of event SEQ under the signed checkpoint (check it with verify-proof)."""
+    from ..checkpoints import prove
+
+    ctx = get_ctx()
+    doc = prove(ctx.paths, ctx.store, sequence)
+    if as_json:
+        emit_json(doc)
+    else:
+        import json
+
+        echo(json.dumps(doc, indent=2))
+
+
+@audit_group.command("verify-proof")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--pubkey", "pubkey", required=True, metavar="KEY", help="Verifier key (`audit pubkey`) or a file holding it.")
+@json_option
+def audit_verify_proof(file: str, pubkey: str, as_json: bool) -> None:
+    """Check an inclusion proof with only the public key: no repository or database needed."""
+    import json
+    import os
+
+    from ..checkpoints import VerifierKey, verify_proof
+    from ..errors import BadInput
+
+    key_text = pubkey
+    if os.path.isfile(pubkey):
+        with open(pubkey, encoding="utf-8") as fh:
+            key_text = fh.read().strip()
+    key = VerifierKey.parse(key_text)
+    try:
+        with click.open_file(file, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"cannot read proof {file}: {exc}", "pass the output of `switchman-hook audit prove SEQ --json`") from exc
+    failures = verify_proof(doc, key)
+    if as_json:
+        emit_json({"ok": not failures, "sequence": doc.get("sequence"), "tree_size": doc.get("tree_size"), "failures": [f.__dict__ for f in failures]})
+    elif failures:
+        echo(f"proof FAILED for event {doc.get('sequence')}:")
+        for f in failures:
+            echo(f"  [{f.reason_code}] {f.message}")
+    else:
+        echo(f"proof ok: event {doc.get('sequence')} is in the log of size {doc.get('tree_size')} signed by {key.name}")
+    if failures:
+        raise click.exceptions.Exit(1)
+
+
+@audit_group.command("pubkey")
+@json_option
+def audit_pubkey(as_json: bool) -> None:
+    """Print the checkpoint verifier key (commit it or give it to CI)."""
+    from ..checkpoints import keyring
+    from ..errors import EnvironmentProblem
+
+    keys = keyring(get_ctx().store.conn)
+    active = [k for k in keys if k.retired_size is None]
+    if not active:
+        raise EnvironmentProblem("this repo has no checkpoint key", "run `switchman-hook init`", code="checkpoint_key_missing")
+    if as_json:
+        emit_json(
+            {
+                "verifier_key": active[-1].key.text,
+                "name": active[-1].key.name,
+                "key_hash": active[-1].key.key_hash.hex(),
+                "keyring": [{"verifier_key": k.key.text, "retired_size": k.retired_size} for k in keys],
+            }
+        )
+    else:
+        echo(active[-1].key.text)
+
+
+@audit_group.command("rotate-key")
+@json_option
+def audit_rotate_key(as_json: bool) -> None:
+    """Replace the checkpoint signing key; old checkpoints stay verifiable. Logged."""
+    from ..checkpoints import rotate_key
+
+    ctx = get_ctx()
+    res = rotate_key(ctx.paths, ctx.store)
+    if as_json:
+        emit_json({"ok": True, "verifier_key": res.new_key, "retired": res.retired, "retired_size": res.retired_size})
+    else:
+        echo(f"new checkpoint key: {res.new_key}")
+        for old in res.retired:
+            echo(f"retired (trusted for checkpoints up to size {res.retired_size}): {old}")
+
+
+# --- end issue 5 ---
+
+
 @audit_group.command("export")
-@click.option("--since", "since", type=click.IntRange(min=0), help="Only rows with sequence greater than SEQ.")
+@click.option("--since", "since", type=click.IntRange(min=0, max=INT64_MAX), help="Only rows with sequence greater than SEQ.")
 def audit_export(since: int | None) -> None:
     """Rows as JSON Lines, oldest first, for shipping elsewhere."""
     from ..audit import iter_rows
 
-    out = click.get_text_stream("stdout")
     for row in iter_rows(get_ctx().store.conn, since):
-        out.write(dumps(row.to_dict()) + "\n")
+        click.echo(dumps(row.to_dict()))
 
 
 @click.group("validation")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # switchman-dev 0.1.3, column for column.
 V1_TABLES = """
@@ -232,6 +232,28 @@ CREATE INDEX IF NOT EXISTS idx_audit_log_task ON audit_log(task_id);
 CREATE INDEX IF NOT EXISTS idx_leases_worktree_active ON leases(worktree) WHERE status='active';
 """
 
+# --- issue 5 (checkpoints): version 3 ------------------------------------------------------------
+# audit_tree: the Merkle compact range (right-edge stack) folded in by every append, so a
+# checkpoint never rescans the log. checkpoint_keys: the Ed25519 keyring (C2SP verifier keys); a
+# retired key stays trusted for checkpoints up to `retired_size`.
+V3 = """
+CREATE TABLE IF NOT EXISTS audit_tree (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  size       INTEGER NOT NULL,
+  last_hash  TEXT,
+  stack      BLOB NOT NULL,
+  root       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoint_keys (
+  verifier_key TEXT PRIMARY KEY,
+  key_hash     TEXT NOT NULL,
+  added_at     TEXT NOT NULL,
+  retired_at   TEXT,
+  retired_size INTEGER
+);
+"""
+# --- end issue 5 ---------------------------------------------------------------------------------
+
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -256,6 +278,9 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(stmt)
     if version < 2:
         for stmt in _split(V2):
+            conn.execute(stmt)
+    if version < 3:  # issue 5: checkpoints
+        for stmt in _split(V3):
             conn.execute(stmt)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return SCHEMA_VERSION
