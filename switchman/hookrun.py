@@ -1,8 +1,10 @@
-"""The hot path: installed hook scripts exec `python -m switchman.hookrun NAME ARGS...`.
+"""The hot path: installed hook scripts run `<python> -c 'from switchman.hookrun import main'`.
 
 No click, no GitPython, no cryptography at import time: a commit pays only for git plumbing,
 sqlite3 and hashing. Fail-closed rules (when the store is unusable): gating hooks refuse in
-guarded/strict mode and warn in observed mode; recording hooks warn and never fail the command.
+guarded/strict mode and warn in observed mode, with one line on stderr; recording hooks warn and
+never fail the command. The mode used then is the strictest of the policy default and the
+worktree's last known mode, kept in `<git dir>/switchman-mode` by every gate run.
 """
 
 from __future__ import annotations
@@ -21,16 +23,32 @@ def _err(text: str) -> None:
 
 
 def _framework_name(name: str, paths: object) -> str:
-    """pre-commit framework ids map to a git hook by the PRE_COMMIT_* environment it sets."""
+    """Map a pre-commit framework alias (`gate`, `record`, `push-gate`) to the git hook it stands for.
+
+    pre-commit (>= 3.2; checked with 4.x) passes hooks no git argv and names no stage; it exports
+    PRE_COMMIT=1 and, per stage: post-checkout PRE_COMMIT_CHECKOUT_TYPE (+ FROM_REF/TO_REF),
+    post-merge PRE_COMMIT_IS_SQUASH_MERGE, post-rewrite PRE_COMMIT_REWRITE_COMMAND, post-commit
+    nothing. `gate` serves pre-commit and pre-merge-commit, which get the same PRE_COMMIT_* set, so
+    git's own traces decide. MERGE_HEAD cannot: git writes it only after pre-merge-commit ran,
+    and it does exist when `git commit` concludes a stopped merge (a pre-commit run). `git merge`
+    (also when run by `git pull`) exports GITHEAD_<oid> for each merged head and, unless already
+    set, GIT_REFLOG_ACTION="merge <names>"; `git commit` and `git merge --continue` export no
+    GITHEAD_* (a git may export "merge (continue)"), and their pre-commit judges the merge's own
+    changes.
+    """
     env = os.environ
     if name == "gate":
-        return "pre-merge-commit" if os.path.exists(os.path.join(paths.git_dir, "MERGE_HEAD")) else "pre-commit"  # type: ignore[attr-defined]
+        action = env.get("GIT_REFLOG_ACTION", "")
+        merging = any(k.startswith("GITHEAD_") for k in env) or (
+            action.startswith(("merge ", "pull")) and "(continue)" not in action
+        )
+        return "pre-merge-commit" if merging else "pre-commit"
     if name == "record":
-        if env.get("PRE_COMMIT_CHECKOUT_TYPE") is not None:
+        if env.get("PRE_COMMIT_CHECKOUT_TYPE"):
             return "post-checkout"
-        if env.get("PRE_COMMIT_IS_SQUASH_MERGE") is not None:
+        if env.get("PRE_COMMIT_IS_SQUASH_MERGE"):
             return "post-merge"
-        if env.get("PRE_COMMIT_REWRITE_COMMAND") is not None:
+        if env.get("PRE_COMMIT_REWRITE_COMMAND"):
             return "post-rewrite"
         return "post-commit"
     if name == "push-gate":
@@ -39,22 +57,54 @@ def _framework_name(name: str, paths: object) -> str:
 
 
 def _push_lines(args: list[str]) -> tuple[str, str, list[str]]:
+    """(remote, url, ref lines) for the push gate, from git's argv + stdin or pre-commit's env.
+
+    Run by git, the hook gets `REMOTE URL` as argv and `<local ref> <local oid> <remote ref>
+    <remote oid>` lines on stdin. Under pre-commit (PRE_COMMIT=1, no argv) stdin was consumed by
+    pre-commit, which runs the hook once, for the FIRST ref that brings new commits (not at all
+    when none does), with PRE_COMMIT_REMOTE_NAME/URL and PRE_COMMIT_LOCAL/REMOTE_BRANCH, plus:
+      - FROM_REF=<remote oid>, TO_REF=<local oid> when the remote oid is known locally;
+      - FROM_REF=<parent of the first commit not on the remote>, TO_REF=<local oid> otherwise;
+      - no FROM/TO at all when that first commit is a root (the whole history is new).
+    The line is rebuilt so the gate excludes what it would for git's line: `--not <remote oid>`
+    in the first case, `--not --remotes=<remote>` (a zero remote oid) in the others.
+    """
     env = os.environ
-    if env.get("PRE_COMMIT") == "1" and env.get("PRE_COMMIT_TO_REF"):
-        remote = env.get("PRE_COMMIT_REMOTE_NAME", args[0] if args else "origin")
-        url = env.get("PRE_COMMIT_REMOTE_URL", args[1] if len(args) > 1 else "")
-        line = " ".join(
-            [
-                env.get("PRE_COMMIT_LOCAL_BRANCH", "HEAD"),
-                env["PRE_COMMIT_TO_REF"],
-                env.get("PRE_COMMIT_REMOTE_BRANCH", "HEAD"),
-                env.get("PRE_COMMIT_FROM_REF") or "0" * 40,
-            ]
-        )
-        return remote, url, [line]
-    remote = args[0] if args else ""
-    url = args[1] if len(args) > 1 else ""
-    return remote, url, sys.stdin.read().splitlines()
+    if args or env.get("PRE_COMMIT") != "1":
+        remote = args[0] if args else ""
+        url = args[1] if len(args) > 1 else ""
+        return remote, url, sys.stdin.read().splitlines()
+
+    from .repo import run_git
+
+    zero = "0" * 40
+    remote = env.get("PRE_COMMIT_REMOTE_NAME", "")
+    url = env.get("PRE_COMMIT_REMOTE_URL", "")
+    local_ref = env.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
+    remote_ref = env.get("PRE_COMMIT_REMOTE_BRANCH") or local_ref
+    from_ref = env.get("PRE_COMMIT_FROM_REF", "")
+    to_ref = env.get("PRE_COMMIT_TO_REF", "")
+    if from_ref and to_ref:
+        remote_oid = from_ref
+        if remote:
+            # pre-commit's second case: FROM_REF is the first new commit's first parent.
+            new = ["rev-list", "--parents", "--topo-order", "--reverse", to_ref, "--not", f"--remotes={remote}"]
+            listed = run_git(new, None, check=False).stdout
+            first = listed.split(b"\n", 1)[0].decode("ascii", "replace").split()
+            if len(first) > 1 and first[1] == from_ref:
+                remote_oid = zero
+        return remote, url, [f"{local_ref} {to_ref} {remote_ref} {remote_oid}"]
+    if not remote:  # `pre-commit run --hook-stage pre-push` with no push behind it: nothing pushed
+        return remote, url, []
+    # The pushed history includes a root commit: pre-commit gives no oids, so resolve the ref.
+    resolve = ["rev-parse", "--verify", "--end-of-options", f"{local_ref}^{{commit}}"]
+    local_oid = run_git(resolve, None).stdout.decode().strip()
+    return remote, url, [f"{local_ref} {local_oid} {remote_ref} {zero}"]
+
+
+_FAST_EXIT = False  # set by main() for the hook process itself (see there)
+MODE_MARKER = "switchman-mode"  # per-worktree (`--git-path`), read when the store is unusable
+_RANK = {"observed": 0, "guarded": 1, "strict": 2}
 
 
 def run(name: str, args: list[str]) -> int:
@@ -65,37 +115,69 @@ def run(name: str, args: list[str]) -> int:
         paths = locate()
     except SwitchmanError:
         return 0
-    if paths.toplevel is None or not os.path.exists(os.path.join(paths.state_dir, "switchman.db")):
+    if paths.toplevel is None or not os.path.isdir(paths.state_dir):
         return 0  # not managed by switchman: hooks stay out of the way
+    # A managed repo whose switchman.db vanished fails like a corrupted one (Store.open says so).
     name = _framework_name(name, paths)
     framework = os.environ.get("PRE_COMMIT") == "1"
     try:
         return _dispatch(name, args, paths, framework)
     except SwitchmanError as exc:
-        return _fail(name, paths, exc.line())
+        return _fail(name, paths, exc.message, exc.fix)
     except Exception as exc:  # noqa: BLE001 - a hook must answer with one line, never a traceback
         if os.environ.get("SWITCHMAN_DEBUG"):
             import traceback
 
             traceback.print_exc()
-        return _fail(name, paths, f"error: internal error in switchman hook {name}: {type(exc).__name__}: {exc}")
+        return _fail(name, paths, f"internal error: {type(exc).__name__}: {exc}", "rerun with SWITCHMAN_DEBUG=1 and report it")
 
 
-def _fail(name: str, paths: object, line: str) -> int:
-    """Fail closed in guarded/strict, open in observed (the mode read best-effort from policy)."""
-    mode = "observed"
+def _remembered_mode(paths: object) -> str | None:
+    try:
+        with open(os.path.join(paths.git_dir, MODE_MARKER), encoding="ascii") as fh:  # type: ignore[attr-defined]
+            mode = fh.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return mode if mode in _RANK else None
+
+
+def _remember_mode(paths: object, mode: str) -> None:
+    """Keep this worktree's mode beside its git dir, so a broken store still fails closed."""
+    if mode not in _RANK or _remembered_mode(paths) == mode:
+        return
+    try:
+        with open(os.path.join(paths.git_dir, MODE_MARKER), "w", encoding="ascii") as fh:  # type: ignore[attr-defined]
+            fh.write(mode + "\n")
+    except OSError:
+        pass
+
+
+def failure_mode(paths: object) -> str:
+    """The strictest of the policy default and this worktree's last known mode."""
     try:
         from .policy import load
 
         mode = load(paths.state_dir).default_mode  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an unreadable policy fails closed too
         mode = "guarded"
+    remembered = _remembered_mode(paths)
+    if remembered is not None and _RANK[remembered] > _RANK.get(mode, 1):
+        mode = remembered
+    return mode
+
+
+def _fail(name: str, paths: object, what: str, fix: str) -> int:
+    """Fail closed in guarded/strict, open in observed: one line on stderr, never a traceback."""
+    mode = failure_mode(paths)
+    what = what.replace("\r", "\\r").replace("\n", "\\n")
+    fix = fix or "run `switchman-hook doctor`"
     if name in GATING and mode != "observed":
-        _err(f"switchman: {name} refused because the store is unusable ({mode} mode fails closed)")
-        _err(line)
-        _err("  fix: run `switchman-hook doctor`")
+        _err(f"error: switchman {name} refused ({mode} mode fails closed): {what} — {fix}")
         return 1
-    _err(f"switchman: {name} could not record ({line}); run `switchman-hook doctor`")
+    if name in GATING:
+        _err(f"warning: switchman {name} allowed unchecked ({mode} mode): {what} — {fix}")
+    else:
+        _err(f"warning: switchman {name} could not record: {what} — {fix}")
     return 0
 
 
@@ -109,7 +191,7 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
         if name == "pre-commit":
             result = gates.commit_gate(paths, store, framework=framework)
         elif name == "pre-merge-commit":
-            result = gates.merge_gate(paths, store)
+            result = gates.merge_gate(paths, store, hook=True)
         elif name == "pre-push":
             remote, url, lines = _push_lines(args)
             result = gates.push_gate(paths, store, remote, url, lines)
@@ -118,31 +200,46 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
             return 0
         elif name == "post-merge":
             squash = (args[:1] == ["1"]) or os.environ.get("PRE_COMMIT_IS_SQUASH_MERGE") == "1"
-            gates.post_merge(paths, store, squash=squash)
+            gates.post_merge(paths, store, squash=squash, framework=framework)
             return 0
         elif name == "post-rewrite":
             command = args[0] if args else os.environ.get("PRE_COMMIT_REWRITE_COMMAND", "rebase")
-            lines = [] if framework else sys.stdin.read().splitlines()
-            gates.post_rewrite(paths, store, command, lines)
+            # pre-commit does not forward the hook's stdin: recover the pairs from git's files.
+            lines = gates.rewritten_pairs(paths, command) if framework else sys.stdin.read().splitlines()
+            gates.post_rewrite(paths, store, command, lines, framework=framework)
             return 0
         elif name == "post-checkout":
-            gates.rebaseline(paths, store)
+            gates.rebaseline(paths, store, framework=framework)
             return 0
         else:
             _err(f"switchman: unknown hook {name!r}")
             return 0
     finally:
-        store.close()
+        if not _FAST_EXIT:
+            store.close()
+    _remember_mode(paths, result.mode)
     _err(format_gate(result))
     return 0 if result.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Hook entry. Called without `argv` (the installed script), the process ends here.
+
+    It then leaves with `os._exit` and never closes the database: everything is committed, and
+    that skips SQLite's WAL checkpoint-on-close and the interpreter teardown (~5-10 ms a hook).
+    """
+    global _FAST_EXIT
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:
         _err("usage: python -m switchman.hookrun HOOK-NAME [ARGS...]")
         return 2
-    return run(args[0], args[1:])
+    _FAST_EXIT = argv is None
+    code = run(args[0], args[1:])
+    if _FAST_EXIT:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

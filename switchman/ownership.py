@@ -25,6 +25,10 @@ VIOLATIONS = frozenset(
 )
 
 
+# meta key marking a completed task's claim whose leftover change has since been committed.
+LEFTOVER_KEY = "leftover_committed:"
+
+
 @dataclass(frozen=True)
 class Decision:
     file: str
@@ -86,7 +90,8 @@ class OwnershipContext:
             for row in db.all(
                 f"SELECT c.file_path, c.lease_id, c.task_id, c.worktree FROM file_claims c "
                 f"JOIN tasks t ON t.id = c.task_id WHERE c.worktree = ? AND t.status = 'done' "
-                f"AND c.released_at IS NOT NULL AND c.file_path IN ({marks}) ORDER BY c.id",
+                f"AND c.released_at IS NOT NULL AND c.file_path IN ({marks}) "
+                f"AND NOT EXISTS (SELECT 1 FROM meta m WHERE m.key = '{LEFTOVER_KEY}' || c.id) ORDER BY c.id",
                 [worktree, *params],
             ):
                 leftovers[row["file_path"]] = {
@@ -118,7 +123,11 @@ class OwnershipContext:
         )
 
     def judge(self, path: str) -> Decision:
-        """SPEC §4, in order. A completed task's claim keeps its uncommitted leftovers governed."""
+        """SPEC §4, in order. A completed task's claim keeps its uncommitted leftovers governed.
+
+        A leftover is a path this worktree claimed under a task that is now done, not yet
+        committed since (`consume_leftovers` retires it when a commit includes it).
+        """
         lease = self.lease
         claim = self.claims.get(path)
         if claim is None and path in self.leftovers:
@@ -165,6 +174,23 @@ def fix_for(decision: Decision, worktree: str, lease: LeaseInfo | None) -> str:
             f"or unstage it: git restore --staged -- {quote(decision.file)}"
         )
     return ""
+
+
+def consume_leftovers(tx: Any, worktree: str, paths: Iterable[str], when: str) -> int:
+    """post-commit: a completed task's claim governs its leftovers only until they are committed."""
+    from .audit import db_text
+
+    count = 0
+    for chunk in _chunks(list(dict.fromkeys(paths)), 500):
+        marks = ",".join("?" * len(chunk))
+        for row in tx.all(
+            f"SELECT c.id FROM file_claims c JOIN tasks t ON t.id = c.task_id WHERE c.worktree = ? "
+            f"AND t.status = 'done' AND c.released_at IS NOT NULL AND c.file_path IN ({marks})",
+            [worktree, *(db_text(p) for p in chunk)],
+        ):
+            tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (f"{LEFTOVER_KEY}{row['id']}", when))
+            count += 1
+    return count
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -19,6 +19,10 @@ REASON_TEXT = {
 }
 
 
+# Reasons whose fix names the path itself; other fixes (lease next / heartbeat) are shared.
+PATH_FIXES = frozenset({"path_not_claimed", "path_claimed_by_other_lease", "path_scoped_by_other_lease"})
+
+
 def _shown(path: str) -> str:
     try:
         path.encode("utf-8")
@@ -30,23 +34,30 @@ def _shown(path: str) -> str:
 
 
 def format_gate(result: GateResult) -> str:
-    """Empty when there is nothing to say (a clean pass stays silent in hooks)."""
+    """Empty when there is nothing to say (a clean pass stays silent in hooks).
+
+    One line per violation (path, reason, who holds it), its fix under it when the fix names the
+    path; fixes shared by several violations (`lease next`, `lease heartbeat`) are printed once.
+    """
     if not result.violations and not result.warnings:
         return ""
     lines = []
     tag = f"switchman ({result.mode})" if result.worktree is None else f"switchman [{result.worktree}, {result.mode}]"
     lines.append(f"{tag}: {result.summary}")
+    shared: list[str] = []
     for v in result.violations[:50]:
         holder = ""
-        if v.holder and v.holder.get("task_id"):
-            holder = f" — held by task {v.holder['task_id']}"
-            if v.holder.get("worktree"):
-                holder += f" in {v.holder['worktree']}"
+        h = v.holder or {}
+        if h.get("task_id") and h.get("worktree") != result.worktree:
+            holder = f" — held by task {h['task_id']}" + (f" in {h['worktree']}" if h.get("worktree") else "")
         lines.append(f"  {_shown(v.file)}: {REASON_TEXT.get(v.reason_code, v.reason_code)} [{v.reason_code}]{holder}")
-        if v.fix:
+        if v.fix and v.reason_code in PATH_FIXES:
             lines.append(f"      fix: {v.fix}")
+        elif v.fix and v.fix not in shared:
+            shared.append(v.fix)
     if len(result.violations) > 50:
         lines.append(f"  … and {len(result.violations) - 50} more (`switchman-hook gate {result.gate} --json`)")
+    lines.extend(f"  fix: {fix}" for fix in shared)
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     if result.violations and result.ok and result.mode == "observed":

@@ -46,11 +46,14 @@ def gate_group() -> None:
 @gate_group.command("commit")
 @json_option
 def gate_commit(as_json: bool) -> None:
-    """Judge what is staged (and, in strict mode, every change in the worktree)."""
+    """Judge what is staged (and, in strict mode, every change in the worktree).
+
+    `changed_files` lists every change in the worktree; only strict mode refuses unstaged ones.
+    """
     from ..gates import commit_gate
 
     ctx = get_ctx()
-    _finish(commit_gate(ctx.paths, ctx.store), as_json)
+    _finish(commit_gate(ctx.paths, ctx.store, scan_worktree=True), as_json)
 
 
 @gate_group.command("merge")
