@@ -702,10 +702,24 @@ def _check_commits(tx: Tx, commits: list[str]) -> tuple[list[Violation], list[di
     return violations, info
 
 
-def _verify_trail(store: Store) -> list[Violation]:
-    result = audit.verify(store.conn, audit.read_key(store.state_dir))
-    out = [Violation(f"audit#{f.sequence}", "audit_verify_failed", {"failure": f.reason_code}, "run `switchman-hook audit verify` and `switchman-hook doctor`") for f in result.failures[:20]]
-    return out
+def _verify_trail(paths: RepoPaths, store: Store) -> list[Violation]:
+    """The HMAC chain and the signed Merkle checkpoint, read in one pass over the log."""
+    from . import checkpoints
+
+    leaves: list[bytes] = []
+    result = audit.verify(store.conn, audit.read_key(store.state_dir), leaves=leaves)
+    failures = list(result.failures[:20])
+    status = checkpoints.verify_checkpoint(paths, store, leaves=leaves)
+    failures += [f for f in status.failures if f.reason_code not in {g.reason_code for g in failures}][:20]
+    return [
+        Violation(
+            f"audit#{f.sequence}" if f.sequence is not None else "audit",
+            "audit_verify_failed",
+            {"failure": f.reason_code},
+            "run `switchman-hook audit verify` and `switchman-hook doctor`",
+        )
+        for f in failures
+    ]
 
 
 def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: list[str], *, env: Mapping[str, str] | None = None) -> GateResult:
@@ -729,7 +743,7 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
         listed = run_git(["rev-list", local_sha, *exclude], root, env=env).stdout.decode().split()
         ranges.append({"local_ref": local_ref, "remote_ref": remote_ref, "commits": len(listed)})
         commits += [c for c in listed if c not in commits]
-    trail = _verify_trail(store)
+    trail = _verify_trail(paths, store)
     mode = wt.enforcement_mode
 
     def fn(tx: Tx) -> GateResult:
@@ -764,7 +778,7 @@ def ci_gate(paths: RepoPaths, store: Store, base: str | None = None) -> GateResu
     if baseline:
         args += ["--not", *baseline]
     commits = run_git(args, root, env=env).stdout.decode().split()
-    trail = _verify_trail(store)
+    trail = _verify_trail(paths, store)
 
     def fn(tx: Tx) -> GateResult:
         violations, info = _check_commits(tx, commits)

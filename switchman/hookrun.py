@@ -13,6 +13,7 @@ import os
 import sys
 
 GATING = ("pre-commit", "pre-merge-commit", "pre-push")
+PROBE_ENV = "SWITCHMAN_DOCTOR_PROBE"
 RECORDING = ("post-commit", "post-checkout", "post-merge", "post-rewrite")
 
 
@@ -107,10 +108,37 @@ MODE_MARKER = "switchman-mode"  # per-worktree (`--git-path`), read when the sto
 _RANK = {"observed": 0, "guarded": 1, "strict": 2}
 
 
+def _probe(name: str) -> int:
+    """`doctor` asks whether the hook reaches us: answer where we are, touch nothing."""
+    import json
+
+    from . import __version__
+    from .errors import SwitchmanError
+    from .repo import locate
+
+    answer: dict[str, object] = {"hook": name, "version": __version__, "python": sys.executable}
+    try:
+        paths = locate()
+        answer.update(
+            toplevel=paths.toplevel,
+            state_dir=paths.state_dir,
+            managed=os.path.exists(os.path.join(paths.state_dir, "switchman.db")),
+        )
+    except SwitchmanError as exc:
+        answer["error"] = exc.message
+    sys.stdout.write("switchman-probe " + json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
 def run(name: str, args: list[str]) -> int:
     from .errors import SwitchmanError
     from .repo import locate
 
+    # Only the pre-commit gate answers the doctor's probe; post-commit ignores it, so a commit
+    # made with the variable set is still checked for a bypass.
+    if name in ("pre-commit", "gate") and os.environ.get(PROBE_ENV) == "1":
+        return _probe(name)
     try:
         paths = locate()
     except SwitchmanError:

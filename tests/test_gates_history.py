@@ -439,6 +439,23 @@ def test_tampered_audit_row_refuses_push(env: Env) -> None:
     assert env.last("push_gate")["reason_code"] == "audit_verify_failed"
 
 
+def test_deleted_audit_tail_refuses_push(env: Env) -> None:
+    """Deleting the newest rows keeps the HMAC chain intact; the signed checkpoint still sees it."""
+    env.mode("agent-a", "guarded")
+    env.remote()
+    env.lease("agent-a", "src/auth/login.py")
+    work(env, env.a, "src/auth/login.py", "one\n")
+    env.sql("DELETE FROM audit_log WHERE sequence > (SELECT MAX(sequence) - 3 FROM audit_log)")
+    res = run_git(env.a, "push", "-q", "origin", "agent-a")
+    assert res.code != 0 and "audit_verify_failed" in res.err
+    row = env.last("push_gate")
+    assert row["status"] == "denied" and row["reason_code"] == "audit_verify_failed"
+    # The chain alone verifies: only the checkpoint could have caught this.
+    chain = run_cli("audit", "verify", "--json", cwd=env.a).json
+    codes = {f["reason_code"] for f in chain["failures"]}
+    assert codes and codes <= {"log_shorter_than_checkpoint", "checkpoint_rollback", "checkpoint_root_mismatch"}
+
+
 def test_gate_ci(env: Env) -> None:
     base = head(env.root)
     env.lease("agent-a", "src/auth/login.py")
