@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from . import faults
 from .errors import BadInput, EnvironmentProblem
 from .repo import RepoPaths, git_env, run_git
 
@@ -190,7 +191,11 @@ def _atomic_write(path: str, data: bytes, mode: int = 0o755) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, mode)
+        if faults.ACTIVE:  # fault point (issue 7 crash harness): temp file complete, not renamed
+            faults.hit("install.tmp_written")
         os.replace(tmp, path)
+        if faults.ACTIVE:  # fault point (issue 7 crash harness): renamed, next hook not written
+            faults.hit("install.replaced")
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -205,6 +210,8 @@ def _keep_aside(target: str, orig: str) -> bool:
     """
     try:
         os.link(target, orig, follow_symlinks=False)
+        if faults.ACTIVE:  # fault point (issue 7 crash harness): foreign hook has both names
+            faults.hit("install.kept_aside")
     except FileExistsError:
         return False
     except OSError:  # no hard links on this filesystem

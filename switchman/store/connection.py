@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .. import audit
+from .. import audit, faults
 from ..errors import BadInput, EnvironmentProblem, SwitchmanError
 from . import schema
 
@@ -47,7 +47,10 @@ class Tx:
         self.appended: list[audit.AuditRow] = []
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+        cur = self.conn.execute(sql, params)
+        if faults.ACTIVE:  # fault point (issue 7 crash harness): mid-transaction
+            faults.hit("store.execute")
+        return cur
 
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         cur = self.conn.execute(sql, params)
@@ -61,6 +64,8 @@ class Tx:
     def audit(self, event_type: str, status: str = "info", **fields: Any) -> audit.AuditRow:
         row = audit.append(self.conn, self.store.key(), event_type, status, **fields)
         self.appended.append(row)
+        if faults.ACTIVE:  # fault point (issue 7 crash harness): audit row appended, not committed
+            faults.hit("store.audit")
         return row
 
 
@@ -191,8 +196,12 @@ class Store:
                     delay = min(delay * 2, 1.0)
                     continue
                 raise _locked_error(self.db_path, exc) from exc
+            if faults.ACTIVE:  # fault point (issue 7 crash harness): inside BEGIN IMMEDIATE
+                faults.hit("store.begin")
             try:
                 result = fn(tx)
+                if faults.ACTIVE:  # fault point (issue 7 crash harness): all written, not committed
+                    faults.hit("store.before_commit")
                 self.conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 self._rollback()
@@ -210,6 +219,8 @@ class Store:
             except BaseException:
                 self._rollback()
                 raise
+            if faults.ACTIVE:  # fault point (issue 7 crash harness): committed, no checkpoint yet
+                faults.hit("store.after_commit")
             if audited and tx.appended:
                 for callback in list(self.after_append):
                     callback(self, tx.appended)
