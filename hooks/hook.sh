@@ -37,7 +37,13 @@ else
 	state=${common%/*}/.switchman
 fi
 if [ -d "$state" ]; then
-	echo "error: switchman $hook hook: neither $py nor switchman-hook on PATH exists — run \`pip install switchman-hook\`, then \`switchman-hook hooks install\`" >&2
-	exit 1
+	case $hook in
+	pre-*)
+		echo "error: switchman $hook hook: neither $py nor switchman-hook on PATH exists — run \`pip install switchman-hook\`, then \`switchman-hook hooks install\`" >&2
+		exit 1
+		;;
+	esac
+	# Recording hooks never fail git (a checkout or worktree add must not break); say so.
+	echo "warning: switchman $hook hook could not run (no $py, no switchman-hook on PATH): not recorded — reinstall switchman-hook, then \`switchman-hook doctor\`" >&2
 fi
 exit 0

@@ -113,6 +113,13 @@ class HooksStatus:
 # -- rendering --------------------------------------------------------------------------------
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def template_path() -> str:
     """The template: packaged copy (wheel) first, else the source tree's `hooks/` (editable)."""
     pkg = os.path.dirname(os.path.abspath(__file__))
@@ -328,6 +335,10 @@ def install(paths: RepoPaths, *, force: bool = False, interpreter: str | None = 
             else:
                 _atomic_write(target, script)
                 action = "updated"
+        elif os.path.lexists(orig) and _same_file(target, orig):
+            # An install killed after hard-linking the foreign hook aside: finish the job.
+            _atomic_write(target, script)
+            action = "chained"
         elif os.path.lexists(orig) or not _keep_aside(target, orig):
             if is_ours(_read(target)):  # a concurrent install just wrote ours
                 actions.append(HookAction(name, "unchanged", target, orig if os.path.lexists(orig) else None))

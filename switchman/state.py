@@ -121,10 +121,10 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResul
         tips = _ref_tips(paths)
 
         def fn(tx):  # type: ignore[no-untyped-def]
-            if not db_exists or key_created:
-                row = tx.one("SELECT value FROM meta WHERE key = 'repo_id'")
-                if row is None:
-                    tx.execute("INSERT INTO meta (key, value) VALUES ('repo_id', ?)", (os.urandom(8).hex(),))
+            # Whenever missing (a first init killed half-way, a migrated 0.1.3 store): checkpoints
+            # are keyed by it and stay off without it.
+            if tx.one("SELECT value FROM meta WHERE key = 'repo_id'") is None:
+                tx.execute("INSERT INTO meta (key, value) VALUES ('repo_id', ?)", (os.urandom(8).hex(),))
             if tx.one("SELECT value FROM meta WHERE key = 'baseline_commits'") is None:
                 # History that existed before switchman is exempt from provenance checks; fixed at
                 # the first init so re-running init can never launder newer commits.

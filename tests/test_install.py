@@ -364,13 +364,20 @@ def test_bare_repository_state_dir_is_checked_by_the_script(tmp_path: Path, bare
     git(tmp_path, "init", "-q", "--bare", str(bare))
     result = install(locate(bare), interpreter=str(tmp_path / "gone"))
     assert result.hooks_dir == str(bare / "hooks")
-    run = lambda: subprocess.run(  # noqa: E731
-        [str(bare / "hooks" / "post-merge"), "0"], cwd=bare, capture_output=True, text=True,
-        env={**os.environ, "PATH": bare_path},
-    )
-    assert run().returncode == 0
+    def run(hook: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(bare / "hooks" / hook), *args], cwd=bare, capture_output=True, text=True,
+            input="", env={**os.environ, "PATH": bare_path},
+        )
+
+    assert run("post-merge", "0").returncode == 0
+    assert run("pre-push", "origin", "url").returncode == 0
     (bare / "switchman").mkdir()
-    assert run().returncode == 1
+    # Managed: a gating hook refuses; a recording hook warns and never fails git.
+    refused = run("pre-push", "origin", "url")
+    assert refused.returncode == 1 and "error: switchman pre-push hook" in refused.stderr
+    warned = run("post-merge", "0")
+    assert warned.returncode == 0 and "not recorded" in warned.stderr
 
 
 # -- CLI --------------------------------------------------------------------------------------

@@ -241,7 +241,8 @@ def _store(initialised: Path) -> Store:
 
 
 def test_write_waits_for_a_competing_writer(initialised: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connmod, "BUSY_TIMEOUT_MS", 50)
+    # The busy timeout is one overall deadline for the wait, retries included.
+    monkeypatch.setattr(connmod, "BUSY_TIMEOUT_MS", 3000)
     blocker = sqlite3.connect(db_path(initialised), isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
     store = _store(initialised)

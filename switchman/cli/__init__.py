@@ -6,6 +6,7 @@ Exit codes (SPEC §5): 0 ok; 1 a check said no; 2 usage or bad input; 3 environm
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import traceback
 
@@ -54,6 +55,9 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one error line on stderr, the SPEC exit code, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
+    if any("\0" in a for a in args):  # only in-process callers can pass one; refuse it cleanly
+        click.echo("error: an argument contains a NUL byte — pass plain text arguments", err=True)
+        return 2
     try:
         # Non-standalone click *returns* the code of a `raise click.exceptions.Exit(n)`.
         rv = cli.main(args=args, prog_name="switchman-hook", standalone_mode=False)
@@ -83,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         return 2
+    except sqlite3.DatabaseError as exc:
+        click.echo(f"error: the switchman store is unreadable: {exc} — run `switchman-hook doctor`", err=True)
+        return 3
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

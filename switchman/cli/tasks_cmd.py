@@ -11,19 +11,28 @@ import click
 from ..errors import BadInput
 from .common import INT64, echo, emit_json, get_ctx, json_option, show_path, table
 
+MAX_SPEC_BYTES = 1 << 20
+
 
 def _read_spec_file(path: str) -> dict[str, Any]:
     from ..specs import parse_spec_text
 
+    limit = MAX_SPEC_BYTES
     try:
         if path == "-":
-            text = sys.stdin.read()
+            data = sys.stdin.buffer.read(limit + 1)
         else:
             # Relative to -C DIR, as git resolves paths given with -C.
-            with open(os.path.join(get_ctx().cwd, path), encoding="utf-8-sig") as fh:
-                text = fh.read()
+            full = os.path.join(get_ctx().cwd, path)
+            if not os.path.isfile(full):  # /dev/zero, a FIFO or a directory would never end well
+                raise BadInput(f"spec file {path} is not a regular file", "pass a JSON file (or - for stdin)")
+            with open(full, "rb") as fh:
+                data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise BadInput(f"spec file {path} is larger than {limit // 1024} KiB", "a task spec is a small JSON object")
+        text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read spec file {path}: {exc}", "pass a readable JSON file") from exc
+        raise BadInput(f"cannot read spec file {path}: {exc}", "pass a readable UTF-8 JSON file") from exc
     return parse_spec_text(text, f"spec file {path}")
 
 

@@ -20,7 +20,15 @@ from ..errors import BadInput, EnvironmentProblem, SwitchmanError
 from . import schema
 
 DB_FILE = "switchman.db"
-BUSY_TIMEOUT_MS = 10_000
+def _busy_timeout_ms() -> int:
+    try:
+        return max(0, int(os.environ.get("SWITCHMAN_BUSY_TIMEOUT_MS", "10000")))
+    except ValueError:
+        return 10_000
+
+
+# The whole wait for the write lock, across retries: a hook on a stuck store gives up after this.
+BUSY_TIMEOUT_MS = _busy_timeout_ms()
 RETRY_ATTEMPTS = 8
 
 T = TypeVar("T")
@@ -91,6 +99,18 @@ class Store:
                 "run `switchman-hook init` in the repository",
                 code="not_initialised",
             )
+        if not create:
+            try:
+                empty = os.path.getsize(path) == 0
+            except OSError:
+                empty = False
+            if empty:
+                # sqlite3 would happily treat it as a brand-new database and lose the trail.
+                raise EnvironmentProblem(
+                    f"{path} is empty (truncated?)",
+                    "restore .switchman/switchman.db from a backup",
+                    code="store_unreadable",
+                )
         try:
             conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -98,12 +118,8 @@ class Store:
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise EnvironmentProblem(
-                f"cannot open {path}: {exc}",
-                "restore .switchman/switchman.db from a backup or move it aside and run `switchman-hook init`",
-                code="store_unreadable",
-            ) from exc
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise _open_error(path, exc) from exc
         store = cls(state_dir, conn)
         if migrate:
             store.ensure_schema()
@@ -112,12 +128,8 @@ class Store:
     def ensure_schema(self) -> None:
         try:
             version = schema.current_version(self.conn)
-        except sqlite3.DatabaseError as exc:
-            raise EnvironmentProblem(
-                f"{self.db_path} is not a readable SQLite database: {exc}",
-                "restore it from a backup or move it aside and run `switchman-hook init`",
-                code="store_unreadable",
-            ) from exc
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise _open_error(self.db_path, exc) from exc
         if version > schema.SCHEMA_VERSION:
             raise EnvironmentProblem(
                 f"{self.db_path} has schema version {version}, newer than this switchman-hook "
@@ -148,19 +160,24 @@ class Store:
     # -- reads ------------------------------------------------------------------------------
 
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
-        try:
-            cur = self.conn.execute(sql, params)
-        except UnicodeEncodeError as exc:
-            raise _not_utf8(exc) from exc
-        row = cur.fetchone()
-        return _decode_row(cur, row) if row is not None else None
+        rows = self._read(sql, params, one=True)
+        return rows[0] if rows else None
 
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return self._read(sql, params, one=False)
+
+    def _read(self, sql: str, params: Any, *, one: bool) -> list[dict[str, Any]]:
+        """A read outside a write transaction: corruption is an environment error, not a crash."""
         try:
             cur = self.conn.execute(sql, params)
+            rows = [cur.fetchone()] if one else cur.fetchall()
         except UnicodeEncodeError as exc:
             raise _not_utf8(exc) from exc
-        return [_decode_row(cur, r) for r in cur.fetchall()]
+        except sqlite3.OperationalError as exc:
+            raise _locked_error(self.db_path, exc) if _is_busy(exc) else _store_error(self.db_path, exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.db_path, exc) from exc
+        return [_decode_row(cur, r) for r in rows if r is not None]
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -185,16 +202,42 @@ class Store:
             raise
 
     def _write(self, fn: Callable[[Tx], T], *, audited: bool = True) -> T:
+        # One deadline for the whole wait: each retry may only use what is left of it, so a
+        # stuck writer costs a hook BUSY_TIMEOUT_MS, not RETRY_ATTEMPTS times that.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         delay = 0.02
-        for attempt in range(RETRY_ATTEMPTS):
+        try:
+            return self._attempts(fn, audited, deadline, delay)
+        finally:
+            if self._shortened:
+                self._shortened = False
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    _shortened = False
+
+    def _backoff(self, deadline: float, delay: float) -> float | None:
+        """Sleep before the next attempt; None when the deadline has passed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        time.sleep(min(remaining, delay * (1 + random.random())))
+        remaining = deadline - time.monotonic()
+        self.conn.execute(f"PRAGMA busy_timeout = {max(1, int(remaining * 1000))}")
+        self._shortened = True
+        return min(delay * 2, 1.0)
+
+    def _attempts(self, fn: Callable[[Tx], T], audited: bool, deadline: float, delay: float) -> T:
+        for attempt in range(RETRY_ATTEMPTS * 8):
             tx = Tx(self)
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if _is_busy(exc) and attempt < RETRY_ATTEMPTS - 1:
-                    time.sleep(delay * (1 + random.random()))
-                    delay = min(delay * 2, 1.0)
-                    continue
+                if _is_busy(exc) and attempt < RETRY_ATTEMPTS * 8 - 1:
+                    next_delay = self._backoff(deadline, delay)
+                    if next_delay is not None:
+                        delay = next_delay
+                        continue
                 raise _locked_error(self.db_path, exc) from exc
             if faults.ACTIVE:  # fault point (issue 7 crash harness): inside BEGIN IMMEDIATE
                 faults.hit("store.begin")
@@ -205,10 +248,11 @@ class Store:
                 self.conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 self._rollback()
-                if _is_busy(exc) and attempt < RETRY_ATTEMPTS - 1:
-                    time.sleep(delay * (1 + random.random()))
-                    delay = min(delay * 2, 1.0)
-                    continue
+                if _is_busy(exc) and attempt < RETRY_ATTEMPTS * 8 - 1:
+                    next_delay = self._backoff(deadline, delay)
+                    if next_delay is not None:
+                        delay = next_delay
+                        continue
                 raise _locked_error(self.db_path, exc) if _is_busy(exc) else _store_error(self.db_path, exc) from exc
             except sqlite3.DatabaseError as exc:
                 self._rollback()
@@ -252,6 +296,22 @@ def _not_utf8(exc: UnicodeEncodeError) -> BadInput:
         f"text {bad.encode('utf-8', 'backslashreplace').decode('ascii', 'replace')!s} is not valid UTF-8",
         "pass names, ids and titles as UTF-8 text",
         code="invalid_text",
+    )
+
+
+def _open_error(path: str, exc: Exception) -> EnvironmentProblem:
+    """Say "restore or move aside" only when the file really is not a database."""
+    text = str(exc) if not isinstance(exc, UnicodeDecodeError) else "file is not a database"
+    if "not a database" in text or "malformed" in text:
+        return EnvironmentProblem(
+            f"{path} is not a readable SQLite database: {text}",
+            "restore .switchman/switchman.db from a backup (or move it and its -wal/-shm aside and run `switchman-hook init`)",
+            code="store_unreadable",
+        )
+    return EnvironmentProblem(
+        f"cannot open {path}: {text}",
+        "make .switchman/ readable and writable by this user and check free disk space",
+        code="store_unavailable",
     )
 
 

@@ -213,27 +213,12 @@ class Harness:
         assert problems == [], f"after `hooks install` killed under {spec} ({flog.kills}): {problems}"
         # Recovery: a clean re-run installs everything and chains the originals.
         res = console("-C", str(self.root), "hooks", "install", "--json")
-        if res.code != 0 and self.bug3_state():
-            # BUG-3 (xfail test below): the foreign hook was linked to .switchman-orig and the
-            # process died before our script replaced it. Repair by hand and count it.
-            self.known["BUG-3 install conflict after crash"] += 1
-            for name in FOREIGN:
-                if self.same_inode(name):
-                    os.unlink(self.hooks_dir / (name + ORIG_SUFFIX))
-            res = console("-C", str(self.root), "hooks", "install", "--json")
         assert res.code == 0, f"re-running `hooks install` after a crash at {flog.kills}: {res.err}{res.out}"
         files = _hook_files(self.hooks_dir)
         for name in HOOK_NAMES:
             assert files[name] == render_script(name, self.interp).encode(), name
             assert files[name + ORIG_SUFFIX] == FOREIGN.get(name), name
         return "killed" if flog.kills else "survived"
-
-    def same_inode(self, name: str) -> bool:
-        a, b = self.hooks_dir / name, self.hooks_dir / (name + ORIG_SUFFIX)
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-
-    def bug3_state(self) -> bool:
-        return any(self.same_inode(name) for name in FOREIGN)
 
     def timed_trial(self, rng: random.Random, log: Path) -> str:
         """SIGKILL from outside at a random moment (no fault point: wherever the process is)."""
@@ -338,12 +323,6 @@ def test_fault_points_are_inert_without_the_variable(tmp_path: Path) -> None:
     assert [h for hits in flog.hits.values() for h in hits] == ["store.begin", "store.before_commit"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-3: install() treats an existing <hook>.switchman-orig as a conflict even when it is the "
-    "same inode as the foreign hook it was just linked from (kill -9 between the link and the "
-    "rename), so every later `hooks install` refuses that hook",
-)
 def test_reinstall_after_crash_while_keeping_a_hook_aside(initialised: Path, tmp_path: Path) -> None:
     hooks_dir = initialised / ".git" / "hooks"
     hooks_dir.mkdir(exist_ok=True)
@@ -361,12 +340,6 @@ def test_reinstall_after_crash_while_keeping_a_hook_aside(initialised: Path, tmp
     assert (hooks_dir / ("pre-commit" + ORIG_SUFFIX)).read_bytes() == FOREIGN["pre-commit"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-1: state._init_locked inserts meta.repo_id only when the database is new or the key "
-    "was just created; after a first `init` killed before its meta transaction committed, every "
-    "re-run finds both and never adds it, so checkpoints stay silently disabled",
-)
 @pytest.mark.parametrize("point", ["store.before_commit@1", "store.begin@2"])
 def test_init_killed_midway_then_rerun_sets_up_checkpoints(repo: Path, tmp_path: Path, point: str) -> None:
     env = {faults.ENV: point, faults.LOG_ENV: str(tmp_path / "log")}

@@ -163,7 +163,6 @@ def test_fuzzed_argv_never_crashes_or_half_writes(arena, tmp_path: Path, figures
     spec_bad = tmp_path / "bad.json"
     spec_bad.write_bytes(b'{"allowed_paths": [1]}')
     spec_files = [str(spec_ok), str(spec_bad), str(tmp_path / "missing.json"), str(tmp_path)]
-    known: list[list[str]] = []
     hostile_token = _argv_tokens(leases)
 
     @st.composite
@@ -196,9 +195,6 @@ def test_fuzzed_argv_never_crashes_or_half_writes(arena, tmp_path: Path, figures
         before = table_counts(root)
         res = cli(*argv)
         codes[res.code] = codes.get(res.code, 0) + 1
-        if "embedded null byte" in res.err and any("\x00" in a for a in argv):
-            known.append(argv)  # BUG-12, pinned by test_nul_in_path_arguments_is_bad_input
-            return
         problems = _contract(res, argv)
         assert not problems, f"switchman-hook {argv!r}: {problems}; stderr={res.err[:500]!r}"
         if res.code in (2, 3) or (res.code == 1 and command[0] not in RECORDING_ON_REFUSAL):
@@ -217,15 +213,9 @@ def test_fuzzed_argv_never_crashes_or_half_writes(arena, tmp_path: Path, figures
     run()
     assert _same_work(work0, _user_work(root, agents)) == []
     assert verify(root)["ok"] is True
-    figures("argv fuzz", f"{sum(codes.values())} runs, exit codes {dict(sorted(codes.items()))}; BUG-12 hit {len(known)}x")
+    figures("argv fuzz", f"{sum(codes.values())} runs, exit codes {dict(sorted(codes.items()))}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-12: a NUL byte in a path-like argument (`audit verify --against`, a WORKTREE such as "
-    "`claims --worktree`) reaches os/open() unchecked: ValueError -> 'internal error'. Only in-process "
-    "callers of main() can pass one (a real argv cannot hold NUL)",
-)
 @pytest.mark.parametrize("argv", [["audit", "verify", "--against", "a\x00b"], ["claims", "--worktree", "/\x00"], ["lease", "next", "x/\x00"]])
 def test_nul_in_path_arguments_is_bad_input(initialised: Path, cli: Cli, argv: list[str]) -> None:
     res = cli(*argv)
@@ -440,12 +430,6 @@ def test_spec_file_that_never_ends_is_refused(arena, tmp_path: Path) -> None:  #
         assert res.code == 2, (source, res.code, res.err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-7: `task add --spec FILE` / `task spec --file FILE` read the whole file with no size "
-    "bound and no regular-file check: /dev/zero (or any endless stream) eats memory until "
-    "MemoryError ('internal error') or the OOM killer",
-)
 def test_spec_file_from_an_endless_device(initialised: Path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))
@@ -522,11 +506,6 @@ def test_corrupt_database_one_line_exit_3(arena, corruption: str) -> None:  # ty
         assert staged[p].diff(after[p]) == [], (p, staged[p].diff(after[p]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-4: Store.open(create=False) migrates a zero-length switchman.db into a fresh empty "
-    "store: any command (even `status`) silently replaces a truncated database instead of exit 3",
-)
 def test_zero_length_database_is_not_silently_recreated(arena) -> None:  # type: ignore[no-untyped-def]
     root, cli, agents = arena
     os.truncate(db_file(root), 0)
@@ -547,12 +526,6 @@ def _corrupt_root_page(db: Path, table: str) -> None:
         fh.write(b"\xff" * 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-5: reads outside a write transaction (Store.one/all, audit.list_rows, verify) let "
-    "sqlite3.DatabaseError escape: a corrupt page gives 'internal error: DatabaseError: database "
-    "disk image is malformed — ... report it' instead of a store error with a fix",
-)
 def test_corrupt_table_page_is_a_store_error(arena) -> None:  # type: ignore[no-untyped-def]
     root, cli, agents = arena
     _corrupt_root_page(db_file(root), "worktrees")
@@ -560,11 +533,6 @@ def test_corrupt_table_page_is_a_store_error(arena) -> None:  # type: ignore[no-
     assert res.code == 3 and one_error_line(res) is None, res.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-5: Store.open catches sqlite3.DatabaseError only; SQLite's message for a corrupt "
-    "schema can hold non-UTF-8 bytes, so Python raises UnicodeDecodeError -> 'internal error'",
-)
 def test_corrupt_schema_with_undecodable_name_is_a_store_error(arena) -> None:  # type: ignore[no-untyped-def]
     root, cli, agents = arena
     conn = sqlite3.connect(db_file(root), isolation_level=None)
@@ -667,13 +635,6 @@ def test_disk_full(arena, figures) -> None:  # type: ignore[no-untyped-def]
     figures("disk full", f"limit {limit} bytes; errors: {results[0]}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-6: Store.open answers every sqlite3.DatabaseError, including 'unable to open database "
-    "file' (read-only state dir) and 'disk I/O error' (disk full), with 'restore it from a backup or "
-    "move it aside and run `switchman-hook init`' — advice an agent follows literally, discarding a "
-    "healthy store; only a corrupt file should get it",
-)
 def test_read_only_state_dir_error_does_not_advise_discarding_the_store(arena, immutable, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     if not _chattr_works(tmp_path):
         pytest.skip("chattr +i is not available here")
