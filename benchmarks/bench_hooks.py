@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +90,30 @@ def run(args: list[str], cwd: Path, env: dict[str, str], input: bytes | None = N
 # --- building -------------------------------------------------------------------------------------
 
 
-def fast_import(root: Path, files: int, env: dict[str, str]) -> None:
-    """One commit holding `files` small files, written straight into the object store."""
-    chunks: list[bytes] = [b"commit refs/heads/main\ncommitter Bench <bench@example.invalid> 1700000000 +0000\ndata 7\ninitial\n"]
-    for i in range(files):
-        data = f"# file {i}\nVALUE = {i}\n".encode()
-        chunks.append(b"M 100644 inline %s\ndata %d\n%s\n" % (path_of(i).encode(), len(data), data))
+def _small_content(i: int) -> bytes:
+    return f"# file {i}\nVALUE = {i}\n".encode()
+
+
+def fast_import(
+    root: Path,
+    files: int,
+    env: dict[str, str],
+    *,
+    path_for: Callable[[int], str] = path_of,
+    content_for: Callable[[int], bytes] = _small_content,
+    ref: str = "refs/heads/main",
+    parent: str | None = None,
+    indices: Iterable[int] | None = None,
+) -> None:
+    """One commit holding `files` files (or just `indices`, on top of `parent`), written straight
+    into the object store. benchmarks/run.py reuses it with its own layout and file sizes."""
+    head = b"commit %s\ncommitter Bench <bench@example.invalid> 1700000000 +0000\ndata 7\ninitial\n" % ref.encode()
+    if parent is not None:
+        head += b"from %s\n" % parent.encode()
+    chunks: list[bytes] = [head]
+    for i in indices if indices is not None else range(files):
+        data = content_for(i)
+        chunks.append(b"M 100644 inline %s\ndata %d\n%s\n" % (path_for(i).encode(), len(data), data))
     chunks.append(b"\n")
     run(["git", "fast-import", "--quiet"], root, env, input=b"".join(chunks))
 
@@ -145,6 +164,7 @@ def stage(agent_a: Path, sc: Scenario, rev: int, env: dict[str, str]) -> None:
 
 
 def timed_commit(agent_a: Path, hooks_path: Path | None, rev: int, env: dict[str, str]) -> float:
+    """Wall time (ms) of `git commit` in `agent_a`; `hooks_path` None = the installed hooks."""
     args = ["git"]
     if hooks_path is not None:
         args += ["-c", f"core.hooksPath={hooks_path}"]

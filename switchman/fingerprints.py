@@ -12,8 +12,8 @@ import hashlib
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from .records import Record
 from .repo import run_git
 
 ZERO = "0" * 40
@@ -26,8 +26,7 @@ DIFF_INDEX_ARGS = ["diff-index", "--cached", "--raw", "-z", "--no-renames", "--n
 DIFF_UNBORN_ARGS = ["diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-ext-diff", "--no-textconv", "--ignore-submodules=none"]
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Record):
     path: str
     fingerprint: str  # blob id of the content, or "deleted"
     kind: str  # staged | unstaged | untracked | deleted | renamed | unmerged

@@ -139,25 +139,66 @@ def run(name: str, args: list[str]) -> int:
     # made with the variable set is still checked for a bypass.
     if name in ("pre-commit", "gate") and os.environ.get(PROBE_ENV) == "1":
         return _probe(name)
-    try:
-        paths = locate()
-    except SwitchmanError:
-        return 0
-    if paths.toplevel is None or not os.path.isdir(paths.state_dir):
-        return 0  # not managed by switchman: hooks stay out of the way
-    # A managed repo whose switchman.db vanished fails like a corrupted one (Store.open says so).
-    name = _framework_name(name, paths)
-    framework = os.environ.get("PRE_COMMIT") == "1"
-    try:
-        return _dispatch(name, args, paths, framework)
-    except SwitchmanError as exc:
-        return _fail(name, paths, exc.message, exc.fix)
-    except Exception as exc:  # noqa: BLE001 - a hook must answer with one line, never a traceback
-        if os.environ.get("SWITCHMAN_DEBUG"):
-            import traceback
+    git_name = _framework_name(name, None)
+    if _FAST_EXIT and git_name == "pre-commit":
+        # The gate's first question (~10 ms of index reading at 100k files): ask it before even
+        # locating the repository. Hooks are installed only where switchman is initialised.
+        from .fingerprints import DIFF_INDEX_ARGS
+        from .repo import prefetch_git
 
-            traceback.print_exc()
-        return _fail(name, paths, f"internal error: {type(exc).__name__}: {exc}", "rerun with SWITCHMAN_DEBUG=1 and report it")
+        prefetch_git([*DIFF_INDEX_ARGS, "HEAD", "--"])
+    try:
+        try:
+            paths = locate()
+        except SwitchmanError:
+            return 0
+        if paths.toplevel is None or not os.path.isdir(paths.state_dir):
+            return 0  # not managed by switchman: hooks stay out of the way
+        if _FAST_EXIT:
+            _prefetch(git_name, paths)
+        # A managed repo whose switchman.db vanished fails like a corrupted one (Store.open says so).
+        name = git_name
+        framework = os.environ.get("PRE_COMMIT") == "1"
+        try:
+            return _dispatch(name, args, paths, framework)
+        except SwitchmanError as exc:
+            return _fail(name, paths, exc.message, exc.fix)
+        except Exception as exc:  # noqa: BLE001 - a hook must answer with one line, never a traceback
+            if os.environ.get("SWITCHMAN_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            return _fail(name, paths, f"internal error: {type(exc).__name__}: {exc}", "rerun with SWITCHMAN_DEBUG=1 and report it")
+    finally:
+        if not _FAST_EXIT:
+            from .repo import discard_prefetched
+
+            discard_prefetched()
+
+
+def _prefetch(name: str, paths: object) -> None:
+    """Start the git commands this hook will need, so they run while Python imports the gate.
+
+    Two cores: git reads the index (or walks the worktree) on one while the interpreter loads
+    modules on the other. `run_git` hands each result to the first caller asking for exactly that
+    command in this directory with the inherited environment (see `repo.prefetch_git`). Only in a
+    managed repository, and only in the hook process itself (`_FAST_EXIT`).
+    """
+    from .repo import HEAD_ARGS, committed_paths_args, prefetch_git
+
+    if name == "pre-commit":
+        from .fingerprints import DIFF_INDEX_ARGS, STATUS_ARGS
+
+        prefetch_git([*DIFF_INDEX_ARGS, "HEAD", "--"])  # started before `locate` already: a no-op
+        if _remembered_mode(paths) == "strict":  # strict scans the whole worktree too
+            prefetch_git(STATUS_ARGS)
+    elif name == "post-commit":
+        prefetch_git(HEAD_ARGS)
+        prefetch_git(committed_paths_args("HEAD"))
+    elif name in ("post-checkout", "post-merge", "post-rewrite"):
+        from .fingerprints import STATUS_ARGS
+
+        prefetch_git(STATUS_ARGS)  # the re-baseline's `git status`: the slowest step
 
 
 def _remembered_mode(paths: object) -> str | None:
@@ -217,6 +258,8 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
     store = Store.open(paths.state_dir)
     try:
         if name == "pre-commit":
+            if _FAST_EXIT:
+                _warm_signer()
             result = gates.commit_gate(paths, store, framework=framework)
         elif name == "pre-merge-commit":
             result = gates.merge_gate(paths, store, hook=True)
@@ -248,6 +291,17 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
     _remember_mode(paths, result.mode)
     _err(format_gate(result))
     return 0 if result.ok else 1
+
+
+def _warm_signer() -> None:
+    """Import the Ed25519 signer (~4 ms) now: the gate is about to wait for `git diff-index` and
+    `git write-tree` (prefetched, still running on a big index), and its audit row will need a
+    signed checkpoint anyway. On a small index git is done already and this costs nothing extra.
+    """
+    import contextlib
+
+    with contextlib.suppress(ImportError):  # a dependency; the checkpoint writer would say so
+        from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -278,24 +278,42 @@ def _save(conn: sqlite3.Connection, cr: CompactRange, last_hash: str | None) -> 
 
 
 def fold(conn: sqlite3.Connection, sequence: int, prev_hash: str | None, digest_hex: str) -> None:
-    """Add the row just appended to the stored tree. Runs inside the appending transaction.
+    """Add the row just appended to the stored tree. Runs inside the appending transaction."""
+    fold_many(conn, sequence, prev_hash, [digest_hex])
 
-    The stored range must end exactly at the previous row (size sequence-1, same chain head);
-    otherwise (a database migrated from an older version, or rows written by another tool) it is
-    rebuilt from the log first. Tampering is not laundered by that: checkpoints already signed
-    (the ref and its reflog) still disagree with the rewritten log at verify time.
+
+def fold_many(conn: sqlite3.Connection, first_sequence: int, prev_hash: str | None, digests_hex: Sequence[str]) -> None:
+    """Add the rows just appended (sequences first_sequence, first_sequence + 1, ...) to the tree.
+
+    One load and one save however many rows. The stored range must end exactly at the row before
+    the first one (size first_sequence-1, same chain head); otherwise (a database migrated from
+    an older version, or rows written by another tool) it is rebuilt from the log first.
+    Tampering is not laundered by that: checkpoints already signed (the ref and its reflog) still
+    disagree with the rewritten log at verify time.
     """
+    if not digests_hex:
+        return
+    fold_leaves(conn, first_sequence, prev_hash, [entry_leaf(d) for d in digests_hex], digests_hex[-1])
+
+
+def fold_leaves(
+    conn: sqlite3.Connection, first_sequence: int, prev_hash: str | None, leaves: Sequence[bytes], last_hash: str
+) -> None:
+    """`fold_many` for callers that already hold the leaf hashes (`audit.append_many`)."""
+    if not leaves:
+        return
     state = load_range(conn)
     if state is None:
         cr, last = CompactRange(), None
     else:
         cr, last = state
-    if cr.size != sequence - 1 or last != prev_hash:
+    if cr.size != first_sequence - 1 or last != prev_hash:
         cr = CompactRange()
-        for h in stored_leaves(conn, below_sequence=sequence):
+        for h in stored_leaves(conn, below_sequence=first_sequence):
             cr.append(h)
-    cr.append(entry_leaf(digest_hex))
-    _save(conn, cr, digest_hex)
+    for leaf in leaves:
+        cr.append(leaf)
+    _save(conn, cr, last_hash)
 
 
 def current(conn: sqlite3.Connection) -> tuple[int, bytes]:

@@ -7,11 +7,12 @@ queries; `judge` then answers per path without touching the database.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from .paths import Matcher
+from .paths import Matcher, cached_matcher
+from .records import Record, factory
 
 ALLOWED = frozenset({"path_claimed", "path_within_task_scope", "policy_exception_allowed"})
 VIOLATIONS = frozenset(
@@ -29,8 +30,7 @@ VIOLATIONS = frozenset(
 LEFTOVER_KEY = "leftover_committed:"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(Record):
     file: str
     reason_code: str
     holder: dict[str, Any] | None = None
@@ -40,24 +40,22 @@ class Decision:
         return self.reason_code in ALLOWED
 
 
-@dataclass(frozen=True)
-class LeaseInfo:
+class LeaseInfo(Record):
     id: str
     task_id: str
     worktree: str
     stale: bool
 
 
-@dataclass
-class OwnershipContext:
+class OwnershipContext(Record, frozen=False):
     worktree: str
     lease: LeaseInfo | None
     # path -> holder of the active claim on it ({lease_id, task_id, worktree})
-    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    claims: dict[str, dict[str, Any]] = factory(dict)
     # path -> holder of a completed-task claim this worktree still has uncommitted changes under
-    leftovers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    leftovers: dict[str, dict[str, Any]] = factory(dict)
     own_scope: Matcher | None = None
-    other_scopes: list[tuple[Matcher, dict[str, Any]]] = field(default_factory=list)
+    other_scopes: list[tuple[Matcher, dict[str, Any]]] = factory(list)
     generated: Matcher | None = None
 
     @classmethod
@@ -81,45 +79,32 @@ class OwnershipContext:
         for chunk in _chunks(paths, 500):
             marks = ",".join("?" * len(chunk))
             params = [db_text(p) for p in chunk]
-            for row in db.all(
+            for file_path, lease_id, task_id, wt in _rows(
+                db,
                 f"SELECT file_path, lease_id, task_id, worktree FROM file_claims "
                 f"WHERE released_at IS NULL AND file_path IN ({marks})",
                 params,
             ):
-                claims[row["file_path"]] = {"lease_id": row["lease_id"], "task_id": row["task_id"], "worktree": row["worktree"]}
-            for row in db.all(
+                claims[file_path] = {"lease_id": lease_id, "task_id": task_id, "worktree": wt}
+            for file_path, lease_id, task_id, wt in _rows(
+                db,
                 f"SELECT c.file_path, c.lease_id, c.task_id, c.worktree FROM file_claims c "
                 f"JOIN tasks t ON t.id = c.task_id WHERE c.worktree = ? AND t.status = 'done' "
                 f"AND c.released_at IS NOT NULL AND c.file_path IN ({marks}) "
                 f"AND NOT EXISTS (SELECT 1 FROM meta m WHERE m.key = '{LEFTOVER_KEY}' || c.id) ORDER BY c.id",
                 [worktree, *params],
             ):
-                leftovers[row["file_path"]] = {
-                    "lease_id": row["lease_id"],
-                    "task_id": row["task_id"],
-                    "worktree": row["worktree"],
-                    "completed": True,
-                }
-        own: list[str] = []
-        others: dict[str, tuple[list[str], dict[str, Any]]] = {}
-        for row in db.all(
-            "SELECT lease_id, task_id, worktree, scope_pattern FROM scope_reservations "
-            "WHERE released_at IS NULL AND ownership_level = 'path_scope' AND scope_pattern IS NOT NULL ORDER BY id"
-        ):
-            if lease is not None and row["lease_id"] == lease.id:
-                own.append(row["scope_pattern"])
-            else:
-                holder = {"lease_id": row["lease_id"], "task_id": row["task_id"], "worktree": row["worktree"]}
-                others.setdefault(row["lease_id"], ([], holder))[0].append(row["scope_pattern"])
+                leftovers[file_path] = {"lease_id": lease_id, "task_id": task_id, "worktree": wt, "completed": True}
+        own_scope, other_scopes = _load_scopes(db, lease.id if lease is not None else None)
         generated = list(generated_globs)
         return cls(
             worktree=worktree,
             lease=lease,
             claims=claims,
             leftovers=leftovers,
-            own_scope=Matcher(own) if own else None,
-            other_scopes=[(Matcher(pats), holder) for pats, holder in others.values()],
-            generated=Matcher(generated) if generated else None,
+            own_scope=own_scope,
+            other_scopes=other_scopes,
+            generated=cached_matcher(generated) if generated else None,
         )
 
     def judge(self, path: str) -> Decision:
@@ -134,9 +119,8 @@ class OwnershipContext:
             return Decision(path, "path_claimed", self.leftovers[path])
         if lease is None:
             return Decision(path, "no_active_lease", None)
-        holder = {"lease_id": lease.id, "task_id": lease.task_id, "worktree": lease.worktree}
         if lease.stale:
-            return Decision(path, "lease_expired", holder)
+            return Decision(path, "lease_expired", {"lease_id": lease.id, "task_id": lease.task_id, "worktree": lease.worktree})
         if claim is not None:
             if claim["lease_id"] == lease.id:
                 return Decision(path, "path_claimed", claim)
@@ -148,6 +132,7 @@ class OwnershipContext:
         if self.own_scope is not None:
             pattern = self.own_scope.first_match(path)
             if pattern is not None:
+                holder = {"lease_id": lease.id, "task_id": lease.task_id, "worktree": lease.worktree}
                 return Decision(path, "path_within_task_scope", {**holder, "scope": pattern})
         if self.generated is not None:
             pattern = self.generated.first_match(path)
@@ -191,6 +176,41 @@ def consume_leftovers(tx: Any, worktree: str, paths: Iterable[str], when: str) -
             tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (f"{LEFTOVER_KEY}{row['id']}", when))
             count += 1
     return count
+
+
+def _load_scopes(db: Any, own_id: str | None) -> tuple[Matcher | None, list[tuple[Matcher, dict[str, Any]]]]:
+    """The active path-scope reservations: this lease's matcher and every other lease's."""
+    own: list[str] = []
+    others: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for lease_id, task_id, wt, pattern in _rows(
+        db,
+        "SELECT lease_id, task_id, worktree, scope_pattern FROM scope_reservations "
+        "WHERE released_at IS NULL AND ownership_level = 'path_scope' AND scope_pattern IS NOT NULL ORDER BY id",
+    ):
+        if lease_id == own_id and own_id is not None:
+            own.append(pattern)
+            continue
+        entry = others.get(lease_id)
+        if entry is None:
+            entry = others[lease_id] = ([], {"lease_id": lease_id, "task_id": task_id, "worktree": wt})
+        entry[0].append(pattern)
+    return (
+        cached_matcher(own) if own else None,
+        [(cached_matcher(pats), holder) for pats, holder in others.values()],
+    )
+
+
+def _rows(db: Any, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+    """Rows as tuples (text stored as BLOB decoded as `Store.all` decodes it), without a dict
+    per row: a scope check reads every active reservation, thousands on a busy repository."""
+    conn = getattr(db, "conn", None)
+    if conn is None:  # anything else with the Store/Tx reading interface
+        return [tuple(row.values()) for row in db.all(sql, params)]
+    rows = conn.execute(sql, params).fetchall()
+    for i, values in enumerate(rows):
+        if bytes in map(type, values):
+            rows[i] = tuple(os.fsdecode(v) if isinstance(v, bytes) else v for v in values)
+    return rows
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

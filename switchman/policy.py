@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BadInput, EnvironmentProblem
+from .records import Record, factory
 
 POLICY_FILE = "enforcement.json"
 MODES = ("observed", "guarded", "strict")
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Record):
     default_mode: str = "observed"
     allowed_generated_paths: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = factory(dict)
 
     def to_json(self) -> dict[str, Any]:
         # Known keys first (as `init` writes them), then unknown ones in their original order.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 
 def now_iso(epoch: float | None = None) -> str:
@@ -13,10 +12,51 @@ def now_iso(epoch: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
 
 
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _parse_ours(s: str) -> float | None:
+    """`YYYY-MM-DDTHH:MM:SS[.mmm]Z` (what `now_iso` writes) without importing datetime (hot path).
+
+    Same value as `datetime.fromisoformat(...).timestamp()`: whole microseconds over 10**6.
+    """
+    n = len(s)
+    if n not in (20, 24) or s[-1] != "Z" or s[4] != "-" or s[7] != "-" or s[10] != "T" or s[13] != ":" or s[16] != ":":
+        return None
+    digits = s[0:4] + s[5:7] + s[8:10] + s[11:13] + s[14:16] + s[17:19]
+    millis = 0
+    if n == 24:
+        if s[19] != ".":
+            return None
+        digits += s[20:23]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    y, mo, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
+    h, mi, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
+    if n == 24:
+        millis = int(s[20:23])
+    if not (1 <= mo <= 12 and 1 <= d <= 28 and h < 24 and mi < 60 and sec < 60 and y >= 1):
+        return None  # day 29-31 and leap seconds: let datetime validate them
+    whole = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec
+    return (whole * 10**6 + millis * 1000) / 10**6
+
+
 def parse_ts(text: str | None) -> float | None:
     """Epoch seconds from our ISO form or switchman-dev 0.1.3's `datetime('now')` form."""
     if not text:
         return None
+    fast = _parse_ours(text)
+    if fast is not None:
+        return fast
+    from datetime import datetime, timezone
+
     s = text.strip().replace(" ", "T")
     if s.endswith("Z"):
         s = s[:-1]

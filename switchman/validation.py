@@ -17,7 +17,7 @@ from typing import Any
 from .errors import BadInput
 from .jsonutil import dumps
 from .models import Invalidation, Lease, Validation, from_row
-from .paths import Matcher, glob_sets_overlap
+from .paths import cached_matcher, glob_sets_overlap
 from .store.connection import Store, Tx
 from .timeutil import now_iso
 
@@ -200,7 +200,7 @@ def record_touched_paths(tx: Tx, lease: Lease, paths: list[str]) -> int:
         opipe = ospec.get("pipeline_id")
         if not _pipelines_differ(pipeline, opipe) or not ospec.get("allowed_paths"):
             continue
-        matcher = Matcher(ospec["allowed_paths"])
+        matcher = cached_matcher(ospec["allowed_paths"])  # often the scopes ownership just used
         for path in paths:
             pattern = matcher.first_match(path)
             if pattern is not None:

@@ -12,7 +12,6 @@ from ..timeutil import now_iso, parse_ts
 from . import claims
 from . import worktrees as wtmod
 from .connection import Store, Tx
-from .ids import make_id
 
 Reader = Store | Tx
 DEFAULT_STALE_MINUTES = 15.0
@@ -227,6 +226,8 @@ def _start(tx: Tx, task_id: str, worktree: str, agent: str | None) -> Lease:
             code="worktree_busy",
             data={"holder": {"lease_id": busy.id, "task_id": busy.task_id}},
         )
+    from .ids import make_id  # secrets/base64: not on the hook path
+
     lease_id = make_id("lease")
     now = now_iso()
     tx.execute(

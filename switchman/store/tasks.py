@@ -11,7 +11,6 @@ from ..models import Task, from_row
 from ..timeutil import now_iso
 from . import claims, leases
 from .connection import Store, Tx
-from .ids import make_id
 
 Reader = Store | Tx
 STATUSES = ("pending", "in_progress", "done", "failed")
@@ -62,6 +61,8 @@ def add(
     validated = specmod.validate(spec) if spec is not None else None
 
     def fn(tx: Tx) -> Task:
+        from .ids import make_id
+
         tid = task_id or make_id("task")
         if get(tx, tid) is not None:
             raise BadInput(f"task {tid!r} already exists", "choose another --id", code="duplicate_task")
