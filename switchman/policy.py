@@ -50,6 +50,10 @@ def load(state_dir: str) -> Policy:
         return Policy()
     except OSError as exc:
         raise EnvironmentProblem(f"cannot read {path}: {exc}", "check its permissions", code="policy_unreadable") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{path} is not UTF-8 text (byte {exc.start})", f"rewrite {path} as UTF-8 JSON", code="policy_malformed"
+        ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
