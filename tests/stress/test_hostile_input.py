@@ -294,14 +294,6 @@ def test_fuzzed_policy_file_is_reported_not_crashed(arena, figures) -> None:  # 
     figures("policy fuzz", f"exit codes {dict(sorted(codes.items()))}")
 
 
-def _utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def test_policy_file_not_utf8_names_the_file(initialised: Path, cli: Cli) -> None:
     (initialised / ".switchman" / "enforcement.json").write_bytes(b'{"default_mode": "\xff"}')
     res = cli("policy", "show")
