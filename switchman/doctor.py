@@ -191,6 +191,7 @@ class _Ctx:
         self.framework_ids: list[str] = []
         self.framework_config: str | None = None
         self.leaves: list[bytes] | None = None
+        self.snapshot: object | None = None  # checkpoints.RefSnapshot, read before the rows
 
     # store --------------------------------------------------------------------------------
     def open_store(self) -> None:
@@ -452,6 +453,12 @@ def _audit_checks(c: _Ctx) -> Iterator[Check]:
         key = audit.read_key(c.state_dir)
     except SwitchmanError:
         key = None
+    try:  # the checkpoint ref before the rows (see checkpoints.RefSnapshot)
+        from .checkpoints import RefSnapshot
+
+        c.snapshot = RefSnapshot(c.paths)
+    except (ImportError, SwitchmanError):
+        c.snapshot = None
     leaves: list[bytes] = []
     result = audit.verify(c.conn, key, leaves=leaves)
     c.leaves = leaves
@@ -483,7 +490,7 @@ def _checkpoint_check(c: _Ctx) -> Iterator[Check]:
     if c.store is None or c.leaves is None:
         return
     try:
-        st = verify_checkpoint(c.paths, c.store, leaves=c.leaves)
+        st = verify_checkpoint(c.paths, c.store, leaves=c.leaves, snapshot=c.snapshot)  # type: ignore[arg-type]
     except SwitchmanError as exc:
         yield _check("checkpoint", "fail", exc.message, exc.fix)
         return

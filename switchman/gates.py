@@ -737,10 +737,8 @@ def _verify_trail(paths: RepoPaths, store: Store) -> list[Violation]:
     """The HMAC chain and the signed Merkle checkpoint, read in one pass over the log."""
     from . import checkpoints
 
-    leaves: list[bytes] = []
-    result = audit.verify(store.conn, audit.read_key(store.state_dir), leaves=leaves)
+    result, status = checkpoints.verify_log(paths, store, audit.read_key(store.state_dir))
     failures = list(result.failures[:20])
-    status = checkpoints.verify_checkpoint(paths, store, leaves=leaves)
     failures += [f for f in status.failures if f.reason_code not in {g.reason_code for g in failures}][:20]
     return [
         Violation(

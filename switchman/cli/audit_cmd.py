@@ -40,16 +40,14 @@ def audit_list(event_type: str | None, status: str | None, task_id: str | None, 
 
 
 def run_verify(as_json: bool, against: str | None = None) -> int:
-    from ..audit import read_key, verify
+    from ..audit import read_key
 
     ctx = get_ctx()
     store = ctx.store
     # --- issue 5: one pass collects the Merkle leaves; the checkpoint checks add failures and keys
-    from ..checkpoints import verify_checkpoint
+    from ..checkpoints import verify_log
 
-    leaves: list[bytes] = []
-    result = verify(store.conn, read_key(store.state_dir), leaves=leaves)
-    cp = verify_checkpoint(ctx.paths, store, leaves=leaves, against=against)
+    result, cp = verify_log(ctx.paths, store, read_key(store.state_dir), against=against)
     failures = result.failures + cp.failures
     data = result.to_dict()
     data.update(ok=not failures, failures=[f.__dict__ for f in failures], uncovered=cp.uncovered, checkpoint=cp.to_dict())
