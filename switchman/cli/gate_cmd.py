@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -76,7 +77,7 @@ def gate_push(remote: str, url: str, as_json: bool) -> None:
     from ..gates import push_gate
 
     ctx = get_ctx()
-    lines = click.get_text_stream("stdin").read().splitlines()
+    lines = sys.stdin.read().splitlines()
     _finish(push_gate(ctx.paths, ctx.store, remote, url, lines), as_json)
 
 
