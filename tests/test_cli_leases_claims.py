@@ -474,3 +474,15 @@ def test_human_output_of_every_lease_and_claim_command(agents: tuple[Path, Path]
     lease_a2 = cli.json("lease", "acquire", "A", "agent-a")["lease"]["id"]
     assert cli.ok("lease", "fail", lease_a2, "boom").out.strip() == f"{lease_a2} failed; task A is failed"
     assert cli.ok("lease", "list", "--status", "active").out.strip() == "no leases"
+
+
+def test_lease_start_and_end_move_compliance_between_observed_and_managed(agents: tuple[Path, Path], cli: Cli) -> None:
+    def state(name: str) -> str:
+        return {w["name"]: w["compliance_state"] for w in cli.json("worktree", "list")["worktrees"]}[name]
+
+    cli.ok("task", "add", "Work", "--id", "C1")
+    assert state("agent-a") == "observed"
+    lease = cli.json("lease", "acquire", "C1", "agent-a")["lease"]["id"]
+    assert state("agent-a") == "managed"
+    cli.ok("lease", "done", lease)
+    assert state("agent-a") == "observed"

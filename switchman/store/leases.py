@@ -240,6 +240,9 @@ def _start(tx: Tx, task_id: str, worktree: str, agent: str | None) -> Lease:
         (lease_id, task_id, worktree, agent, now, now),
     )
     wtmod.set_status(tx, worktree, "busy", agent)
+    # Holding a lease makes a clean worktree `managed` now, not only after its first gate run;
+    # non_compliant / stale are left for the gates to clear.
+    wtmod.shift_compliance(tx, worktree, "observed", "managed")
     tx.audit(
         "lease_started", "allowed", worktree=worktree, task_id=task_id, lease_id=lease_id, details={"agent": agent}
     )
@@ -323,6 +326,7 @@ def close(tx: Tx, lease: Lease, status: str, reason: str | None = None) -> None:
     )
     release_reservations(tx, lease.id)
     wtmod.set_status(tx, lease.worktree, "idle")
+    wtmod.shift_compliance(tx, lease.worktree, "managed", "observed")
 
 
 def reap(store: Store, stale_minutes: float = DEFAULT_STALE_MINUTES) -> list[Lease]:

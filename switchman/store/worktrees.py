@@ -170,6 +170,14 @@ def set_compliance(tx: Tx, name: str, state: str) -> None:
     tx.execute("UPDATE worktrees SET compliance_state = ?, last_seen = ? WHERE name = ?", (state, now_iso(), name))
 
 
+def shift_compliance(tx: Tx, name: str, from_state: str, to_state: str) -> None:
+    """Move a worktree's compliance from one state to another, leaving any other state alone."""
+    tx.execute(
+        "UPDATE worktrees SET compliance_state = ? WHERE name = ? AND compliance_state = ?",
+        (to_state, name, from_state),
+    )
+
+
 def set_status(tx: Tx, name: str | None, status: str, agent: str | None = None) -> None:
     if not name:
         return
