@@ -64,6 +64,7 @@ CHECK_IDS = (
     "excluded",
     "audit_chain",
     "checkpoint",
+    "hook_failures",
     "policy",
     "hooks_path",
     "hooks_installed",
@@ -888,6 +889,38 @@ def _fire_check(c: _Ctx) -> Iterator[Check]:
 # -- coordination state -----------------------------------------------------------------------
 
 
+def _hook_failures_check(c: _Ctx) -> Iterator[Check]:
+    """Hooks that could not use the store leave a line outside it (hookrun.FAILURE_LOG)."""
+    from .hookrun import FAILURE_LOG
+
+    path = os.path.join(c.paths.common_dir, FAILURE_LOG)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = [line for line in fh.read().splitlines() if line.strip()]
+    except FileNotFoundError:
+        lines = []
+    if not lines:
+        yield _check("hook_failures", "ok", "no hook has failed to reach the store")
+        return
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            entries.append({"reason": line})
+    unchecked = [e for e in entries if e.get("verdict") in ("allowed_unchecked", "not_recorded")]
+    last = entries[-1]
+    detail = (
+        f"{len(entries)} hook failure(s), {len(unchecked)} let git go on unchecked or unrecorded; "
+        f"last: {last.get('time', '?')} {last.get('hook', '?')} {last.get('verdict', '?')} "
+        f"in {last.get('worktree') or '?'}: {last.get('reason', '')}"
+    )
+    fix = (
+        f"review the commits made then (`switchman-hook gate ci`), then remove {q(path)}"
+    )
+    yield _check("hook_failures", "warn", detail, fix)
+
+
 def _worktrees_check(c: _Ctx) -> Iterator[Check]:
     registered = c.registered()
     git_by_path = {w.path: w for w in c.git_worktrees if not w.bare}
@@ -1116,6 +1149,7 @@ def diagnose(paths: RepoPaths, git: Check | None = None) -> Report:
         if initialised:
             checks += _guard("audit_chain", _audit_checks, c)
             checks += _guard("checkpoint", _checkpoint_check, c)
+            checks += _guard("hook_failures", _hook_failures_check, c)
             checks += _guard("policy", _policy_check, c)
         _load_framework(c)
         checks += _guard("hooks_path", _hooks_path_check, c)

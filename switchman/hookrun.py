@@ -235,19 +235,51 @@ def failure_mode(paths: object) -> str:
     return mode
 
 
+FAILURE_LOG = "switchman-hook-failures.log"  # in the git common dir: outside the store that failed
+
+
 def _fail(name: str, paths: object, what: str, fix: str) -> int:
-    """Fail closed in guarded/strict, open in observed: one line on stderr, never a traceback."""
+    """Fail closed in guarded/strict, open in observed: one line on stderr, never a traceback.
+
+    Each failure is also appended to FAILURE_LOG, so `doctor` can show what went unchecked or
+    unrecorded after the store works again.
+    """
     mode = failure_mode(paths)
     what = what.replace("\r", "\\r").replace("\n", "\\n")
     fix = fix or "run `switchman-hook doctor`"
     if name in GATING and mode != "observed":
+        verdict, code = "refused", 1
         _err(f"error: switchman {name} refused ({mode} mode fails closed): {what} — {fix}")
-        return 1
-    if name in GATING:
+    elif name in GATING:
+        verdict, code = "allowed_unchecked", 0
         _err(f"warning: switchman {name} allowed unchecked ({mode} mode): {what} — {fix}")
     else:
+        verdict, code = "not_recorded", 0
         _err(f"warning: switchman {name} could not record: {what} — {fix}")
-    return 0
+    _log_failure(paths, name, mode, verdict, what)
+    return code
+
+
+def _log_failure(paths: object, name: str, mode: str, verdict: str, what: str) -> None:
+    import json
+    import time
+
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "hook": name,
+        "mode": mode,
+        "verdict": verdict,
+        "worktree": getattr(paths, "toplevel", None),
+        "reason": what,
+    }
+    try:
+        fd = os.open(os.path.join(paths.common_dir, FAILURE_LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # type: ignore[attr-defined]
+        try:
+            os.write(fd, (json.dumps(entry) + "\n").encode("utf-8", "backslashreplace"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # best effort: the stderr line above already told the person
 
 
 def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # type: ignore[no-untyped-def]

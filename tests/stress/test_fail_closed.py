@@ -307,11 +307,6 @@ def test_locked_store_gives_up_after_the_busy_timeout(initialised: Path, cli: Cl
     assert took < 3 * 0.2, f"gave up after {took:.1f}s with a 0.2s busy timeout"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-9: a hook that fails open (observed) or cannot record leaves no trace once the store "
-    "is usable again: hookrun._fail only prints, so `doctor` cannot show the unchecked commit",
-)
 def test_unchecked_commit_while_locked_is_visible_in_doctor(initialised: Path, cli: Cli, tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     scene = Scene(initialised, cli, "observed", tmp_path)
     before = {k: v["status"] for k, v in scene.doctor().items()}
