@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import audit, faults, fingerprints, validation
+from . import audit, fingerprints, validation
 from . import policy as policymod
 from .errors import EnvironmentProblem
 from .fingerprints import Change
@@ -58,16 +58,29 @@ class GateResult(Record):
     commits: list[dict[str, Any]] = factory(list)
 
 
-def audit_many(tx: Tx, events: list[dict[str, Any]]) -> list[audit.AuditRow]:
-    """`tx.audit` for a batch (`audit.append_many`: one chain-head read, one insert, one fold)."""
-    if not events:
-        return []
-    rows = audit.append_many(tx.conn, tx.store.key(), events)
-    tx.appended.extend(rows)
-    if faults.ACTIVE:  # the crash harness's per-row point, as `Tx.audit` hits it
-        for _ in rows:
-            faults.hit("store.audit")
-    return rows
+def record_observations(
+    tx: Tx, worktree: str, lease: Any, newly: list[Change], judge: Any, source: str
+) -> list[audit.AuditRow]:
+    """One `write_observed` row per newly changed path, with its ownership decision, in one batch.
+
+    Shared by the commit gate and `monitor`; `judge(path)` returns the path's Decision.
+    """
+    events = []
+    for ch in newly:
+        d = judge(ch.path)
+        events.append(
+            {
+                "event_type": "write_observed",
+                "status": "allowed" if d.allowed else "denied",
+                "reason_code": d.reason_code,
+                "worktree": worktree,
+                "task_id": lease.task_id if lease else None,
+                "lease_id": lease.id if lease else None,
+                "file_path": ch.path,
+                "details": {"fingerprint": ch.fingerprint, "kind": ch.kind, "source": source},
+            }
+        )
+    return tx.audit_many(events)
 
 
 def stale_minutes(state_dir: str, pol: policymod.Policy | None = None) -> float:
@@ -254,22 +267,7 @@ def commit_gate(
         # Under the pre-commit framework the unstaged changes are stashed: not writes to record.
         complete = full is not None and not framework
         newly = fingerprints.diff_snapshot(tx, wt.name, staged + (full or []) if complete else staged, complete=complete)
-        observed: list[dict[str, Any]] = []
-        for ch in newly:
-            d = decisions.get(ch.path) or ctx.judge(ch.path)
-            observed.append(
-                {
-                    "event_type": "write_observed",
-                    "status": "allowed" if d.allowed else "denied",
-                    "reason_code": d.reason_code,
-                    "worktree": wt.name,
-                    "task_id": lease.task_id if lease else None,
-                    "lease_id": lease.id if lease else None,
-                    "file_path": ch.path,
-                    "details": {"fingerprint": ch.fingerprint, "kind": ch.kind, "source": "commit_gate"},
-                }
-            )
-        audit_many(tx, observed)
+        record_observations(tx, wt.name, lease, newly, lambda p: decisions.get(p) or ctx.judge(p), "commit_gate")
         state = compliance_for(lease, len(violations))
         wtmod.set_compliance(tx, wt.name, state)
         if lease is not None:

@@ -38,7 +38,7 @@ from . import fingerprints
 from . import policy as policymod
 from .errors import SwitchmanError
 from .fingerprints import DELETED, Change
-from .gates import compliance_for, stale_minutes
+from .gates import compliance_for, record_observations, stale_minutes
 from .ownership import Decision, OwnershipContext
 from .repo import git_env, run_git
 from .store import Store, Tx
@@ -179,18 +179,7 @@ def _one_worktree(
         decisions = {p: ctx.judge(p) for p in paths}
         newly = fingerprints.diff_snapshot(tx, wt.name, changes, complete=True)
         lease = leasemod.active_for_worktree(tx, wt.name, window)
-        for ch in newly:
-            d = decisions[ch.path]
-            tx.audit(
-                "write_observed",
-                "allowed" if d.allowed else "denied",
-                reason_code=d.reason_code,
-                worktree=wt.name,
-                task_id=lease.task_id if lease else None,
-                lease_id=lease.id if lease else None,
-                file_path=ch.path,
-                details={"fingerprint": ch.fingerprint, "kind": ch.kind, "source": SOURCE},
-            )
+        record_observations(tx, wt.name, lease, newly, decisions.__getitem__, SOURCE)
         violations = [p for p in paths if not decisions[p].allowed]
         state = compliance_for(lease, len(violations))
         wtmod.set_compliance(tx, wt.name, state)
