@@ -27,3 +27,18 @@ def quote(word: str) -> str:
         else:
             out.append(ch)
     return "$'" + "".join(out) + "'"
+
+
+def shown(path: str, *, pasteable: bool = False) -> str:
+    """A file name safe for one terminal line: as is when printable UTF-8, else escaped.
+
+    `pasteable` escapes as a shell word (`$'…'`, for paths inside fix commands); otherwise
+    Python-style escapes (`\\n`, `\\udcff`) keep tables readable.
+    """
+    if path.isprintable():
+        try:
+            path.encode("utf-8")
+            return path
+        except UnicodeEncodeError:
+            pass
+    return quote(path) if pasteable else repr(path)[1:-1]

@@ -36,6 +36,7 @@ from typing import Any
 
 from . import fingerprints
 from . import policy as policymod
+from .cli_quote import shown
 from .errors import SwitchmanError
 from .fingerprints import DELETED, Change
 from .gates import compliance_for, record_observations, stale_minutes
@@ -295,9 +296,9 @@ def _quarantine_all(
                 raise OSError(f"cannot read the index: {index_error}")
             outcomes.append(_quarantine_one(root, full, ch, d, index.get(ch.path), env=env, dest_root=dest_root))
         except _Skip as exc:
-            outcomes.append(_Outcome(ch, d, warning=f"{_shown(ch.path)}: {exc}"))
+            outcomes.append(_Outcome(ch, d, warning=f"{shown(ch.path)}: {exc}"))
         except (SwitchmanError, OSError) as exc:
-            outcomes.append(_Outcome(ch, d, failure=f"{_shown(ch.path)}: quarantine failed, file left in place: {_message(exc)}"))
+            outcomes.append(_Outcome(ch, d, failure=f"{shown(ch.path)}: quarantine failed, file left in place: {_message(exc)}"))
     return outcomes
 
 
@@ -616,16 +617,6 @@ def _message(exc: BaseException) -> str:
     return exc.message if isinstance(exc, SwitchmanError) else str(exc)
 
 
-def _shown(path: str) -> str:
-    try:
-        path.encode("utf-8")
-        if path.isprintable():
-            return path
-    except UnicodeEncodeError:
-        pass
-    return repr(path)[1:-1]
-
-
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
     """Ctrl-C waits until the file moves and their audit rows are done (main thread only)."""
@@ -670,12 +661,12 @@ def format_result(result: MonitorResult, *, quiet: bool = False) -> str:
             head += f", {len(r.observed)} new"
         lines.append(head)
         for o in r.observed[:50]:
-            lines.append(f"    {'allowed' if o.allowed else 'denied '} {_shown(o.file)} [{o.reason_code}]")
+            lines.append(f"    {'allowed' if o.allowed else 'denied '} {shown(o.file)} [{o.reason_code}]")
         if len(r.observed) > 50:
             lines.append(f"    … and {len(r.observed) - 50} more (`switchman-hook monitor once --json`)")
         for q in r.quarantined:
-            where = f" → {_shown(q.quarantine_path)}" if q.quarantine_path else ""
-            lines.append(f"    quarantined {_shown(q.file)} ({q.action}){where}")
+            where = f" → {shown(q.quarantine_path)}" if q.quarantine_path else ""
+            lines.append(f"    quarantined {shown(q.file)} ({q.action}){where}")
         for w in r.warnings:
             lines.append(f"    warning: {w}")
         for f in r.failures:

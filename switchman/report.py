@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli_quote import quote
+from .cli_quote import shown
 from .gates import GateResult
 
 REASON_TEXT = {
@@ -23,16 +23,6 @@ REASON_TEXT = {
 PATH_FIXES = frozenset({"path_not_claimed", "path_claimed_by_other_lease", "path_scoped_by_other_lease"})
 
 
-def _shown(path: str) -> str:
-    try:
-        path.encode("utf-8")
-        if path.isprintable():
-            return path
-    except UnicodeEncodeError:
-        pass
-    return quote(path)
-
-
 def format_gate(result: GateResult) -> str:
     """Empty when there is nothing to say (a clean pass stays silent in hooks).
 
@@ -50,7 +40,7 @@ def format_gate(result: GateResult) -> str:
         h = v.holder or {}
         if h.get("task_id") and h.get("worktree") != result.worktree:
             holder = f" — held by task {h['task_id']}" + (f" in {h['worktree']}" if h.get("worktree") else "")
-        lines.append(f"  {_shown(v.file)}: {REASON_TEXT.get(v.reason_code, v.reason_code)} [{v.reason_code}]{holder}")
+        lines.append(f"  {shown(v.file, pasteable=True)}: {REASON_TEXT.get(v.reason_code, v.reason_code)} [{v.reason_code}]{holder}")
         if v.fix and v.reason_code in PATH_FIXES:
             lines.append(f"      fix: {v.fix}")
         elif v.fix and v.fix not in shared:

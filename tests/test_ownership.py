@@ -188,3 +188,13 @@ def test_load_from_store(agents: tuple[Path, Path], cli: Cli, initialised: Path)
         assert c_b.judge("README.md").reason_code == "path_not_claimed"
     finally:
         store.close()
+
+
+def test_shown_keeps_plain_names_and_escapes_odd_ones() -> None:
+    from switchman.cli_quote import shown
+
+    assert shown("src/a b.py") == "src/a b.py"
+    assert shown("a\nb") == "a\\nb"
+    assert shown("bad\udcffname") == "bad\\udcffname"
+    assert shown("a\nb", pasteable=True) == "$'a\\nb'"
+    assert shown("bad\udcffname", pasteable=True) == "$'bad\\xffname'"

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..cli_quote import shown
 from ..jsonutil import dumps
 from ..models import to_dict
 
@@ -115,10 +116,4 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 def show_path(path: str) -> str:
     """A file name made safe for one terminal line (newlines, non-UTF-8 bytes escaped)."""
-    if path.isprintable():
-        try:
-            path.encode("utf-8")
-            return path
-        except UnicodeEncodeError:
-            pass
-    return repr(path)[1:-1]
+    return shown(path)
