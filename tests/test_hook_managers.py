@@ -115,27 +115,72 @@ def test_lefthook_resync_is_rechained(repo: Path, cli: Cli) -> None:
     assert commits_gated(cli) == 2 and lines(log)[-1] == "lefthook-two"
 
 
-def test_prek_runs_the_gate_from_a_local_hook_recipe(repo: Path, cli: Cli) -> None:
-    prek = _need("prek")
+def recipe(name: str) -> str:
+    """The code block after `<!-- recipe: NAME -->` in the README: what users copy."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    marker = f"<!-- recipe: {name} -->"
+    assert marker in readme, f"README has no {name} recipe"
+    block = readme.split(marker, 1)[1].split("```", 2)[1]
+    return block.split("\n", 1)[1]
+
+
+def remote(repo: Path) -> Path:
+    bare = repo.parent / "remote.git"
+    git(repo.parent, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
+def assert_gated_recorded_pushed(repo: Path, cli: Cli, env: dict[str, str] | None = None) -> None:
+    """A commit is judged and recorded, a push is judged: the three hooks that matter ran."""
+    task = cli.ok("task", "add", "work").out.strip()
+    cli.ok("claim", task, "main", "work.txt")
+    write(repo / "work.txt", "recipe\n")
+    git(repo, "add", "work.txt")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "via recipe"], cwd=repo, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    head = git(repo, "rev-parse", "HEAD").strip()
+    gate = cli.json("audit", "list", "--event-type", "commit_gate", "--limit", "1")["events"]
+    rec = cli.json("audit", "list", "--event-type", "commit_recorded", "--limit", "1")["events"]
+    assert gate and gate[0]["worktree"] == "main"
+    assert rec and json.loads(rec[0]["details"])["commit"] == head and rec[0]["status"] == "allowed"
+    remote(repo)
+    proc = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=repo, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    push = cli.json("audit", "list", "--event-type", "push_gate", "--limit", "1")["events"]
+    assert push and push[0]["status"] == "allowed"
+
+
+def test_husky_recipe(repo: Path, cli: Cli, husky_modules: Path) -> None:
+    node = _need("node")
+    os.symlink(husky_modules, repo / "node_modules")
+    assert subprocess.run([node, str(husky_modules / "husky" / "bin.js")], cwd=repo, capture_output=True).returncode == 0
+    subprocess.run(["sh", "-c", recipe("husky")], cwd=repo, check=True)
     cli.ok("init", "--mode", "guarded")
-    write(
-        repo / ".pre-commit-config.yaml",
-        "repos:\n"
-        "  - repo: local\n"
-        "    hooks:\n"
-        "      - id: switchman-gate\n"
-        "        name: switchman gate\n"
-        "        entry: switchman-hookrun gate\n"
-        "        language: system\n"
-        "        always_run: true\n"
-        "        pass_filenames: false\n"
-        "        require_serial: true\n",
-    )
+    assert_gated_recorded_pushed(repo, cli)
+
+
+def test_lefthook_recipe(repo: Path, cli: Cli) -> None:
+    lefthook = _need("lefthook")
+    write(repo / "lefthook.yml", recipe("lefthook.yml"))
+    assert subprocess.run([lefthook, "install"], cwd=repo, capture_output=True).returncode == 0
+    cli.ok("init", "--mode", "guarded")
+    assert_gated_recorded_pushed(repo, cli)
+
+
+def test_prek_recipe(repo: Path, cli: Cli) -> None:
+    prek = _need("prek")
+    write(repo / ".pre-commit-config.yaml", recipe("prek"))
     git(repo, "add", ".pre-commit-config.yaml")
+    git(repo, "commit", "-q", "-m", "prek config")
     env = {**os.environ, "PREK_HOME": str(repo.parent / "prek-home")}
-    assert subprocess.run([prek, "install"], cwd=repo, capture_output=True, env=env).returncode == 0
-    proc = subprocess.run(["git", "commit", "-q", "-m", "framework"], cwd=repo, capture_output=True, text=True, env=env)
-    # main holds no lease in guarded mode: the gate refuses, through prek.
+    types = ["--hook-type", "pre-commit", "--hook-type", "post-commit", "--hook-type", "pre-push"]
+    assert subprocess.run([prek, "install", *types], cwd=repo, capture_output=True, env=env).returncode == 0
+    cli.ok("init", "--mode", "guarded")
+    # Guarded, no lease: the gate refuses through prek.
+    write(repo / "early.txt", "x\n")
+    git(repo, "add", "early.txt")
+    proc = subprocess.run(["git", "commit", "-q", "-m", "early"], cwd=repo, capture_output=True, text=True, env=env)
     assert proc.returncode != 0 and "no_active_lease" in proc.stdout + proc.stderr
-    rows = cli.json("audit", "list", "--event-type", "commit_gate")["events"]
-    assert rows and rows[0]["status"] == "denied" and json.loads(rows[0]["details"])["framework"] is True
+    git(repo, "reset", "-q")
+    assert_gated_recorded_pushed(repo, cli, env)
