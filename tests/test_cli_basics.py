@@ -41,3 +41,13 @@ def test_gitpython_is_not_a_dependency() -> None:
     """Nothing imports it (the hooks ask git directly): it must not be installed for nothing."""
     text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text().lower()
     assert "gitpython" not in text
+
+
+def test_force_color_and_no_color(repo: Path) -> None:
+    from .conftest import run_cli as run
+
+    run("init", cwd=repo)
+    forced = run("status", cwd=repo, env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+    assert forced.code == 0 and "\x1b[" in forced.out
+    plain = run("status", cwd=repo, env={"NO_COLOR": "1"})
+    assert plain.code == 0 and "\x1b[" not in plain.out
