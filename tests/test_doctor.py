@@ -20,8 +20,8 @@ import pytest
 from switchman.doctor import CHECK_IDS, PROBE_ENV, PROBE_PREFIX
 from switchman.install import install
 from switchman.repo import locate
-
-from .conftest import Cli, add_worktree, git, run_cli, write
+from testing.cli import Cli, run_cli
+from testing.git import add_worktree, git, write
 
 SH = "/bin/sh"
 

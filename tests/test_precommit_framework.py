@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from switchman import hookrun
-
-from .conftest import Cli, add_worktree, git, write
-from .wheelhouse import HOOK_TYPES, PROJECT, PreCommitKit, prepare
+from testing.cli import Cli
+from testing.git import add_worktree, git, write
+from testing.wheelhouse import HOOK_TYPES, PROJECT, PreCommitKit, prepare
 
 pre_commit = pytest.importorskip("pre_commit")
 
