@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from switchman.errors import BadInput
 from switchman.globs.matcher import Matcher
+from switchman.globs.nfa import first_match as reference_first_match
 from switchman.globs.nfa import glob_sets_overlap, globs_overlap, overlap_witness, tokens_match
 from switchman.globs.syntax import literal_pattern, parse, validate_glob
 from testing.errors import code_of
@@ -441,3 +442,34 @@ def test_classes_and_escapes(p: str, q: str, paths: list[str]) -> None:
     witness = overlap_witness(p, q)
     if witness is not None:
         assert mp.match(witness) and mq.match(witness), (p, q, witness)
+
+
+# ---------------------------------------------------------------------------------------------
+# Differential: the fast matcher against the reference automaton, on pattern sets that reach
+# every lane of the matcher (literal dicts, `dir/**`, lazy prefix buckets, parsed globs, the
+# general bucket, the automaton-only members) and paths with odd characters.
+# ---------------------------------------------------------------------------------------------
+
+DIFF_SEGS = ["a", "b", "ab", "*", "?", "**", "*.x", "a*", "[ab]", "[!a]", "\\*", "a b", "*a*a*a*"]
+DIFF_PATHS = ["a", "b", "ab", "ba", "a.x", "b.x", "aa", "c", "*", "a b", "aaa", "a\nb"]
+
+
+@st.composite
+def diff_globs(draw: st.DrawFn) -> str:
+    segs = draw(st.lists(st.sampled_from(DIFF_SEGS), min_size=1, max_size=4))
+    pattern = draw(st.sampled_from(["", "", "/"])) + "/".join(segs) + draw(st.sampled_from(["", "", "/"]))
+    assume(pattern.strip("/") != "")
+    return pattern
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(diff_globs(), min_size=1, max_size=12),
+    st.lists(st.lists(st.sampled_from(DIFF_PATHS), min_size=1, max_size=5).map("/".join), min_size=1, max_size=15),
+)
+def test_matcher_agrees_with_the_reference_automaton(patterns: list[str], paths: list[str]) -> None:
+    m = Matcher(patterns)
+    for x in paths:
+        want = reference_first_match(patterns, x)
+        assert m.first_match(x) == want, (patterns, x)
+        assert m.match(x) == (want is not None), (patterns, x)

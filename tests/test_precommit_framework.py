@@ -1,7 +1,7 @@
 """The pre-commit framework integration (SPEC §7, last bullet; DESIGN "pre-commit framework").
 
 Fast tests pin the manifest and the mapping from pre-commit's environment to our hook names.
-The slow ones run the real thing offline (see tests/wheelhouse.py): `pre-commit try-repo` against
+The slow ones run the real thing offline (see testing/wheelhouse.py): `pre-commit try-repo` against
 a committed snapshot of this checkout, and `pre-commit install -t ...` driving real commits,
 merges and pushes to a local bare remote, and compare the audit trail they leave with the one the
 directly installed hooks leave for the same scenario in an identical repo.

@@ -5,7 +5,7 @@ leading directories; each bucket is one alternation regex built from ``pathspec`
 compiled the first time a judged path reaches it. Patterns whose regex could backtrack badly
 (three or more unbounded repeats, like ``**/**/*a*a*a*``), classes that pathspec would let match
 ``/``, and paths containing a newline (where ``$`` and ``.`` misbehave) use the reference
-automaton. benchmarks/cases/globs.py measures what this buys over the automaton alone.
+automaton. benchmarks/bench_globs.py measures what this buys over the automaton alone.
 
 This is imported on the git-hook hot path, so ``pathspec`` (~35 ms to import) is imported only
 when a pattern with glob characters is compiled.
