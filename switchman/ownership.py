@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from .paths import Matcher, cached_matcher
+from .globs.matcher import Matcher, cached_matcher
 from .records import Record, factory
 
 ALLOWED = frozenset({"path_claimed", "path_within_task_scope", "policy_exception_allowed"})

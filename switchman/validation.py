@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import BadInput
+from .globs.matcher import cached_matcher
+from .globs.nfa import glob_sets_overlap
 from .jsonutil import dumps
 from .models import Invalidation, Lease, Validation, from_row
-from .paths import cached_matcher, glob_sets_overlap
 from .store.connection import Store, Tx
 from .timeutil import now_iso
 

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from switchman import audit
 from switchman.jsonutil import dumps
 from switchman.store import Store
-
-from .conftest import Cli
+from testing.cli import Cli
 
 ZERO_KEY = "0" * 64
 EVENT1 = {

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from switchman import audit, checkpoints, merkle
 from switchman.checkpoints import REF, Signer, VerifierKey
 from switchman.store import Store
-
-from .conftest import Cli, git, run_cli
+from testing.cli import Cli, run_cli
+from testing.git import git
 
 # --- RFC 6962 vectors (transparency-dev/merkle proof/verify_test.go) ---------------------------
 

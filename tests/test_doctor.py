@@ -1,7 +1,7 @@
 """`doctor`: each check fails on a broken setup (with its fix) and passes once the fix is applied.
 
 Real git, real worktrees, real hooks; doctor runs in-process through the CLI (`Cli`), so its own
-subprocesses (git, the hook-script probe) see the isolated environment of conftest.
+subprocesses (git, the hook-script probe) see the isolated environment of the `isolated_git` fixture (testing.env.isolate).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 from switchman.doctor import CHECK_IDS, PROBE_ENV, PROBE_PREFIX
 from switchman.install import install
 from switchman.repo import locate
-
-from .conftest import Cli, add_worktree, git, run_cli, write
+from testing.cli import Cli, run_cli
+from testing.git import add_worktree, git, write
 
 SH = "/bin/sh"
 

@@ -30,8 +30,8 @@ from switchman.install import (
     uninstall,
 )
 from switchman.repo import locate
-
-from .conftest import Cli, add_worktree, git, run_cli, write
+from testing.cli import Cli, run_cli
+from testing.git import add_worktree, git, write
 
 SYSTEM_PATH = "/usr/bin:/bin"
 

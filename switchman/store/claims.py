@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Conflict, Denied
+from ..globs.matcher import Matcher
 from ..models import Claim, from_row
-from ..paths import Matcher
 from ..timeutil import now_iso
 from .connection import Store, Tx
 

@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from ..errors import BadInput, Conflict, Denied, NotFound
+from ..globs.nfa import glob_sets_overlap
 from ..models import Lease, Reservation, from_row
-from ..paths import glob_sets_overlap
 from ..timeutil import now_iso, parse_ts
 from . import claims
 from . import worktrees as wtmod

@@ -22,8 +22,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..conftest import Cli, git
-from .helpers import (
+from testing.cli import Cli
+from testing.git import git
+from testing.stress import (
     FULL,
     console,
     contiguous,

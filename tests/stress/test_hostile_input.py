@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from switchman import audit
-from switchman.paths import Matcher, glob_sets_overlap
-
-from ..conftest import CONSOLE, Cli, Result, git, write
-from .helpers import (
+from switchman.globs.matcher import Matcher
+from switchman.globs.nfa import glob_sets_overlap
+from testing.cli import CONSOLE, Cli, Result
+from testing.git import git, write
+from testing.stress import (
     FULL,
     UserWork,
     console,
