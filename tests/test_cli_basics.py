@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from switchman import __version__
-
-from .conftest import run_cli
+from testing.cli import run_cli
 
 
 def test_version_short_and_long(tmp_path: Path) -> None:
@@ -44,7 +43,7 @@ def test_gitpython_is_not_a_dependency() -> None:
 
 
 def test_force_color_and_no_color(repo: Path) -> None:
-    from .conftest import run_cli as run
+    from testing.cli import run_cli as run
 
     run("init", cwd=repo)
     forced = run("status", cwd=repo, env={"FORCE_COLOR": "1", "NO_COLOR": ""})

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BIN, Cli, git, write
+from testing.cli import Cli
+from testing.env import BIN
+from testing.git import git, write
 
 pytestmark = pytest.mark.slow
 
