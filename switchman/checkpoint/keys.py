@@ -15,7 +15,16 @@ from ..records import Record
 from ..repo import RepoPaths
 from ..store import Store
 from ..timeutil import now_iso
-from .note import ALG_ED25519, Checkpoint, b64, ed25519_public_key, ed25519_sign, ed25519_verify, key_hash, unb64
+from .note import (
+    ALG_ED25519,
+    Checkpoint,
+    b64,
+    ed25519_public_key,
+    ed25519_sign,
+    ed25519_verify,
+    key_hash,
+    unb64,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store.connection import Tx
