@@ -337,7 +337,7 @@ def build_verify(cache: Path, events: int) -> Repo:
     code = (
         "import os, sys; sys.path.insert(0, sys.argv[3])\n"
         "from bench_audit_verify import bulk_rows\n"
-        "from switchman import checkpoints\n"
+        "from switchman.checkpoint import writer as checkpoints\n"
         "from switchman.store import Store\n"
         "os.environ['XDG_CONFIG_HOME'] = sys.argv[2]\n"
         "s = Store.open(sys.argv[1])\n"
@@ -632,7 +632,8 @@ def verify_case(ctx: Ctx, events: int) -> Result:
 APPEND_WORKER = r"""
 import os, sys, time
 os.environ["XDG_CONFIG_HOME"] = sys.argv[3]
-from switchman import audit, checkpoints
+from switchman import audit
+from switchman.checkpoint import writer as checkpoints
 from switchman.store import Store
 store = Store.open(sys.argv[1])
 mode, count, tag = sys.argv[2], int(sys.argv[4]), sys.argv[5]

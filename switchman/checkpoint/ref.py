@@ -3,7 +3,7 @@
 Reads the ref, its reflog and blobs; writes a note blob and moves the ref by compare-and-swap
 (`git update-ref` with the old value, reflog on). `FilesRepo` reads (and writes loose objects)
 straight from the files of a plain repository: a checkpointing hook saves two git processes
-(~3.5 ms; figures in benchmarks/README.md), and tests/test_checkpoints.py checks it against
+(benchmarks/bench_checkpoint_ref.py measures it), and tests/test_checkpoint_ref.py checks it against
 `git cat-file`/`git rev-parse`.
 """
 

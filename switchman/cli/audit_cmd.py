@@ -41,11 +41,10 @@ def audit_list(event_type: str | None, status: str | None, task_id: str | None, 
 
 def run_verify(as_json: bool, against: str | None = None) -> int:
     from ..audit import read_key
+    from ..trail import verify_trail
 
     ctx = get_ctx()
     store = ctx.store
-    from ..trail import verify_trail
-
     trail = verify_trail(ctx.paths, store, read_key(store.state_dir), against=against)
     result, cp, failures, ok = trail.chain, trail.checkpoint, trail.failures, trail.ok
     assert cp is not None
@@ -75,7 +74,7 @@ def audit_verify(against: str | None, as_json: bool) -> None:
         raise click.exceptions.Exit(code)
 
 
-# --- issue 5: checkpoints, proofs, keys --------------------------------------------------------
+# --- checkpoints, proofs, keys ----------------------------------------------------------------
 
 
 @audit_group.command("checkpoint")
@@ -186,8 +185,6 @@ def audit_rotate_key(as_json: bool) -> None:
         for old in res.retired:
             echo(f"retired (trusted for checkpoints up to size {res.retired_size}): {old}")
 
-
-# --- end issue 5 ---
 
 
 @audit_group.command("export")
