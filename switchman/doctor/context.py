@@ -24,16 +24,14 @@ from ..trail import Trail
 
 PROBE_TIMEOUT = 60
 FRAMEWORK_CONFIG = ".pre-commit-config.yaml"
+# pre-commit framework hook ids (SPEC §7, .pre-commit-hooks.yaml) and the git hooks each serves;
+# the first is the one it cannot work without (gate: pre-commit, record: post-commit).
 FRAMEWORK_IDS = {
     "switchman-gate": ("pre-commit", "pre-merge-commit"),
     "switchman-record": ("post-commit", "post-checkout", "post-merge", "post-rewrite"),
     "switchman-push-gate": ("pre-push",),
 }
-
-
 STATUSES = ("ok", "warn", "fail")
-
-
 MAX_LISTED = 5
 
 
@@ -64,6 +62,8 @@ q = shlex.quote
 
 
 class Ctx:
+    """Everything several checks share, gathered read-only once and lazily."""
+
     def __init__(self, paths: RepoPaths) -> None:
         self.paths = paths
         self.root = paths.root
