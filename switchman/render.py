@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .doctor.checks import Check, Report
+from .doctor.checks import Report
+from .doctor.context import Check
 
 Paint = Callable[[str, str, bool], str]  # (text, colour, bold) -> text
 

@@ -223,7 +223,7 @@ def framework_check(c: Ctx) -> Iterator[Check]:
 
 def hook_failures_check(c: Ctx) -> Iterator[Check]:
     """Hooks that could not use the store leave a line outside it (hookrun.FAILURE_LOG)."""
-    from ..hookrun import FAILURE_LOG  # moves to failclosed.py (GATES); then a top-level import
+    from ..hookrun import FAILURE_LOG  # upward: import it from failclosed.py once that holds it
 
     path = os.path.join(c.paths.common_dir, FAILURE_LOG)
     try:
