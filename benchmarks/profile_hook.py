@@ -38,7 +38,7 @@ T0 = time.perf_counter()
 sys.path[:1] = []
 import switchman.hookrun as h
 T1 = time.perf_counter()
-import switchman.gates as g, switchman.checkpoints as cp, switchman.ownership as own
+import switchman.gates as g, switchman.checkpoint.writer as cp, switchman.ownership as own
 import switchman.fingerprints as fp, switchman.validation as val, switchman.repo as repo
 from switchman.store import connection as con
 T2 = time.perf_counter()

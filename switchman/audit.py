@@ -377,8 +377,8 @@ def append_many(conn: sqlite3.Connection, key: str, events: Iterable[dict[str, A
     # post-commit checkpoint writer is registered (imported on first append, whoever opened the
     # Store: CLI, hook runner, installer), so only processes that append pay for it.
     merkle.fold_leaves(conn, first_seq, first_prev, leaves, prev_hash)
-    if "switchman.checkpoints" not in sys.modules:
-        from . import checkpoints  # noqa: F401
+    if "switchman.checkpoint.writer" not in sys.modules:
+        from .checkpoint import writer  # noqa: F401
     # --- end issue 5 ---
     return rows
 

@@ -140,9 +140,9 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResul
         registered = store.write(fn)
         # --- issue 5: create the Ed25519 checkpoint key (outside every worktree) on first init and
         # sign a checkpoint of what is there; a lost key is an error, never regenerated.
-        from . import checkpoints
+        from .checkpoint.writer import init_signing
 
-        checkpoints.init_signing(paths, store)
+        init_signing(paths, store)
         # --- end issue 5 ---
         return InitResult(state_dir, created or not db_exists, key_created, pol.default_mode, excluded, registered)
     finally:

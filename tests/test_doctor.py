@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from switchman.doctor import CHECK_IDS, PROBE_ENV, PROBE_PREFIX
+from switchman.doctor.checks import CHECK_IDS
+from switchman.doctor.probe import PROBE_ENV, PROBE_PREFIX
 from switchman.install import install
 from switchman.repo import locate
 from testing.cli import Cli, run_cli
@@ -280,7 +281,7 @@ def test_hooks_path_husky_relative_missing_in_a_worktree(initialised: Path, cli:
 
 
 PROBE_INTERP = """#!{python}
-# Stands in for an interpreter whose switchman.hookrun honours the doctor probe (see doctor.py).
+# Stands in for an interpreter whose switchman.hookrun honours the doctor probe (see doctor/probe.py).
 import json, os, sys
 log = {log!r}
 args = sys.argv[1:]

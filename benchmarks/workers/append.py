@@ -7,7 +7,8 @@ import sys
 import time
 
 os.environ["XDG_CONFIG_HOME"] = sys.argv[3]
-from switchman import audit, checkpoints
+from switchman import audit
+from switchman.checkpoint import writer as checkpoints
 from switchman.store import Store
 
 store = Store.open(sys.argv[1])

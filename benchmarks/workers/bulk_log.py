@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, sys.argv[3])
 from bench_audit_verify import bulk_rows  # noqa: E402
 
-from switchman import checkpoints  # noqa: E402
+from switchman.checkpoint import writer as checkpoints  # noqa: E402
 from switchman.store import Store  # noqa: E402
 
 os.environ["XDG_CONFIG_HOME"] = sys.argv[2]
