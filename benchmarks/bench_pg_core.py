@@ -43,8 +43,8 @@ END $$
 # 1,000 independent rows in one statement (no chain): the per-row cost without PL/pgSQL's loop.
 SET_1000 = """
 SELECT count(switchman_sign(%(key)s, switchman_entry_hash(i, NULL, 'write_observed', 'info', NULL,
-  convert_to('wt-a', 'UTF8'), 'task-1', 'lease-1', convert_to('src/pkg/módülé_' || i || '.py', 'UTF8'),
-  convert_to('{"bytes":' || i || '}', 'UTF8'), '2026-11-24T18:33:00.123Z')))
+  convert_to('wt-a', 'UTF8'), 'task-1', 'lease-1', convert_to('src/pkg/{name}_' || i || '.py', 'UTF8'),
+  convert_to('{{"bytes":' || i || '}}', 'UTF8'), '2026-11-24T18:33:00.123Z')))
 FROM generate_series(1, 1000) AS i
 """
 NON_UTF8_1000 = """
@@ -115,7 +115,9 @@ def main() -> None:
             show("canonical+hash+hmac, 1,000 rows chained (DO loop)",
                  timed(lambda: conn.execute(CHAIN % {"n": 1000, "key": KEY}), args.runs))
             show("canonical+hash+hmac, 1,000 rows one SELECT",
-                 timed(lambda: conn.execute(SET_1000, {"key": KEY}).fetchone(), args.runs))
+                 timed(lambda: conn.execute(SET_1000.format(name="module"), {"key": KEY}).fetchone(), args.runs))
+            show("... 1,000 rows, non-ASCII UTF-8 file_path",
+                 timed(lambda: conn.execute(SET_1000.format(name="módülé"), {"key": KEY}).fetchone(), args.runs))
             show("... 1,000 rows, non-UTF-8 file_path",
                  timed(lambda: conn.execute(NON_UTF8_1000, {"key": KEY}).fetchone(), args.runs))
             from switchman import audit

@@ -57,6 +57,9 @@ DEFAULT_SETTINGS: dict[str, str] = {
 }
 _INITDB_ARGS = ("-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync", "--wal-segsize=1")
 _TEMPLATE_FORMAT = "1"  # bump when _INITDB_ARGS change: old templates are then ignored
+# The server has no TLS or GSSAPI: say so, so a TCP connect skips libpq's negotiation attempts
+# (and a PGSSLMODE=require in the caller's environment cannot break the tests).
+_NO_TLS = "sslmode=disable gssencmode=disable"
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes; ".s.PGSQL.65535" must fit after the directory
 
 
@@ -234,12 +237,16 @@ class Cluster:
     def conninfo(self, dbname: str = "postgres", *, tcp: bool = False) -> str:
         """libpq key=value conninfo for the superuser (unix socket unless tcp=True)."""
         host = self._host(tcp)
-        return f"host={_kv(host)} port={self.port} user={self.user} dbname={_kv(dbname)}"
+        info = f"host={_kv(host)} port={self.port} user={self.user} dbname={_kv(dbname)}"
+        return info + (" " + _NO_TLS if tcp else "")
 
     def url(self, dbname: str = "postgres", *, tcp: bool = False) -> str:
         """postgresql:// URL for the superuser (unix socket unless tcp=True)."""
         if tcp:
-            return f"postgresql://{self.user}@{self._host(True)}:{self.port}/{quote(dbname, safe='')}"
+            return (
+                f"postgresql://{self.user}@{self._host(True)}:{self.port}/{quote(dbname, safe='')}"
+                f"?{_NO_TLS.replace(' ', '&')}"
+            )
         return (
             f"postgresql://{self.user}@/{quote(dbname, safe='')}"
             f"?host={quote(self.socket_dir, safe='/')}&port={self.port}"
