@@ -890,8 +890,8 @@ def _fire_check(c: _Ctx) -> Iterator[Check]:
 
 
 def _hook_failures_check(c: _Ctx) -> Iterator[Check]:
-    """Hooks that could not use the store leave a line outside it (hookrun.FAILURE_LOG)."""
-    from .hookrun import FAILURE_LOG
+    """Hooks that could not use the store leave a line outside it (failclosed.FAILURE_LOG)."""
+    from .failclosed import FAILURE_LOG
 
     path = os.path.join(c.paths.common_dir, FAILURE_LOG)
     try:
