@@ -8,15 +8,19 @@ value it names is not known (a fix that cannot name the lease or path would misl
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class Reason:
+    """One row of the table; a plain class, because building a NamedTuple class is measurable on
+    the hook path (every gate imports this module)."""
 
-class Reason(NamedTuple):
-    allowed: bool
-    text: str
-    # `{worktree}`, `{path}` (both shell-quoted by the caller), `{lease_id}`, `{task_id}`,
-    # `{holder_task}`, `{holder_worktree}`, `{missing}` (task types, comma-separated).
-    fix: str
+    __slots__ = ("allowed", "text", "fix")
+
+    def __init__(self, allowed: bool, text: str, fix: str) -> None:
+        self.allowed = allowed
+        self.text = text
+        # `{worktree}`, `{path}` (both shell-quoted by the caller), `{lease_id}`, `{task_id}`,
+        # `{holder_task}`, `{holder_worktree}`, `{missing}` (task types, comma-separated).
+        self.fix = fix
 
 
 PATH_CLAIMED = "path_claimed"
