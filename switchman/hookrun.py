@@ -133,10 +133,11 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
             store.close()
     if result is None:  # a recording hook: nothing to print, and it never fails the command
         return 0
-    from .render import format_gate
-
     remember_mode(paths, result.mode)
-    err(format_gate(result))
+    if result.violations or result.warnings:  # a clean pass prints nothing: render stays unloaded
+        from .render import format_gate
+
+        err(format_gate(result))
     return 0 if result.ok else 1
 
 

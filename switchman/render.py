@@ -7,16 +7,20 @@ cheap to import on the hook path (the records it formats are imported for type c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import reasons
 from .cli_quote import shown
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .gates.common import GateResult
     from .monitor import MonitorResult
     from .status import StatusReport
+
+    # (text, colour or None, bold) -> text; the CLI's paints with click when stdout is a terminal.
+    StatusPaint = Callable[[str, str | None, bool], str]
 
 
 # gates ------------------------------------------------------------------------------------------
@@ -87,9 +91,6 @@ def format_result(result: MonitorResult, *, quiet: bool = False) -> str:
 
 
 # status -----------------------------------------------------------------------------------------
-
-# (text, colour or None, bold) -> text; the CLI's paints with click when stdout is a terminal.
-StatusPaint = Callable[[str, "str | None", bool], str]
 
 COMPLIANCE_COLOURS = {"stale": "red", "non_compliant": "red", "managed": "green", "observed": "yellow"}
 
