@@ -84,7 +84,8 @@ def test_every_verify_failure_code_is_in_the_readme_and_only_those() -> None:
     text = section("Reason codes")
     m = re.search(r"`audit verify` failure codes: (.*?)\.\n", text, re.S)
     assert m, "README's Reason codes section lists no audit verify failure codes"
-    assert set(CODE.findall(m.group(1))) == set(FAILURE_CODES)
+    codes = {c for c in CODE.findall(m.group(1)) if re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", c)}
+    assert codes == set(FAILURE_CODES)
 
 
 @pytest.mark.parametrize("table", ["command", "check", "code"])
