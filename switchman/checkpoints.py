@@ -7,8 +7,9 @@ command or hook that appended, and keep it where rewriting the database cannot r
 leaving traces: a git blob on `refs/switchman/audit-checkpoint` (compare-and-swap, reflog on),
 which can also be pushed or copied to CI as a witness.
 
-Importing this module registers the post-commit callback on `Store.after_append`; `cryptography`
-is imported only when a note is signed or verified, so a hook that appended nothing pays nothing.
+`_after_append` is the post-commit callback that `state.open_store` hands to the store;
+`cryptography` is imported only when a note is signed or verified, so a hook that appended
+nothing pays nothing.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from . import audit, merkle
 from .errors import BadInput, Denied, EnvironmentProblem, NotFound
 from .records import Record, asdict, factory
 from .repo import RepoPaths, git_env, run_git
-from .store import Store
+from .store import audit_log
+from .store.sqlite import Store
 from .timeutil import now_iso
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store.connection import Tx
+    from .store.sqlite import Tx
 
 REF = "refs/switchman/audit-checkpoint"
 ORIGIN_PREFIX = "switchman-hook/"
@@ -639,7 +641,7 @@ def write_checkpoint(store: Store, *, required: bool = False) -> WriteResult:
         return WriteResult(False, 0, "", None, "disabled")
     _refuse_key_inside(path, [cwd])
     signer = _resolve_signer(rid, keys, path)
-    size, root = merkle.current(conn)
+    size, root = audit_log.tree_current(conn)
     if size == 0:
         return WriteResult(False, 0, root.hex(), None, "empty")
     origin = origin_for(rid)
@@ -684,10 +686,6 @@ def write_checkpoint(store: Store, *, required: bool = False) -> WriteResult:
 def _after_append(store: Store, rows: list[audit.AuditRow]) -> None:
     if not _suspended:
         write_checkpoint(store)
-
-
-if _after_append not in Store.after_append:
-    Store.after_append.append(_after_append)
 
 
 # --- keys: creation (init) and rotation --------------------------------------------------------
@@ -774,7 +772,7 @@ def rotate_key(paths: RepoPaths, store: Store) -> RotateResult:
     new = signer.verifier
 
     def fn(tx: Tx) -> tuple[list[str], int]:
-        size, _root = merkle.current(tx.conn)
+        size, _root = audit_log.tree_current(tx.conn)
         old = [r["verifier_key"] for r in tx.all("SELECT verifier_key FROM checkpoint_keys WHERE retired_size IS NULL")]
         stamp = now_iso()
         tx.execute(
@@ -906,7 +904,7 @@ def verify_log(
     for attempt in (1, 2):
         snap = RefSnapshot(paths)
         leaves: list[bytes] = []
-        result = audit.verify(store.conn, key, leaves=leaves)
+        result = audit_log.verify(store.conn, key, leaves=leaves)
         status = verify_checkpoint(paths, store, leaves=leaves, against=against, snapshot=snap)
         if attempt == 1 and any(f.reason_code in RACY_CODES for f in status.failures):
             continue

@@ -26,14 +26,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__, audit
+from . import __version__
 from . import policy as policymod
 from .errors import BadInput, SwitchmanError
 from .install import HONOURED_SCOPES, HOOK_NAMES, HooksStatus, hook_status, is_ours
 from .repo import GitWorktree, RepoPaths, git_env, list_worktrees, locate, run_git
-from .store import DB_FILE, Store
+from .store import audit_log, sqlite_audit
 from .store import leases as leasemod
-from .store.schema import SCHEMA_VERSION
+from .store.sqlite import DB_FILE, Store
+from .store.sqlite_schema import SCHEMA_VERSION
 
 MIN_GIT = (2, 31)
 PROBE_ENV = "SWITCHMAN_DOCTOR_PROBE"
@@ -374,9 +375,9 @@ def _audit_rows(c: _Ctx) -> int:
 
 
 def _key_checks(c: _Ctx) -> Iterator[Check]:
-    kpath = audit.key_path(c.state_dir)
+    kpath = sqlite_audit.key_path(c.state_dir)
     try:
-        key = audit.read_key(c.state_dir)
+        key = sqlite_audit.read_key(c.state_dir)
     except SwitchmanError as exc:
         yield _check("key", "fail", exc.message, f"restore {kpath} from a backup (never regenerate it)")
         key = "?"
@@ -451,7 +452,7 @@ def _audit_checks(c: _Ctx) -> Iterator[Check]:
     if c.conn is None or not c.has_table("audit_log"):
         return
     try:
-        key = audit.read_key(c.state_dir)
+        key = sqlite_audit.read_key(c.state_dir)
     except SwitchmanError:
         key = None
     try:  # the checkpoint ref before the rows (see checkpoints.RefSnapshot)
@@ -461,7 +462,7 @@ def _audit_checks(c: _Ctx) -> Iterator[Check]:
     except (ImportError, SwitchmanError):
         c.snapshot = None
     leaves: list[bytes] = []
-    result = audit.verify(c.conn, key, leaves=leaves)
+    result = audit_log.verify(c.conn, key, leaves=leaves)
     c.leaves = leaves
     if result.ok:
         yield _check("audit_chain", "ok", f"{result.count} event(s) verify (sequence, chain, hash, signature)")
@@ -1180,7 +1181,7 @@ def apply_fixes(paths: RepoPaths, report: Report) -> list[str]:
 
     done: list[str] = []
     failing = {c.id for c in report.checks if c.status != "ok"}
-    kpath = audit.key_path(paths.state_dir)
+    kpath = sqlite_audit.key_path(paths.state_dir)
     if "key_mode" in failing and os.path.isfile(kpath):
         os.chmod(kpath, 0o600)
         done.append(f"chmod 600 {kpath}")

@@ -11,11 +11,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import audit, fingerprints, validation
+from . import audit, fingerprints
 from . import policy as policymod
 from .errors import EnvironmentProblem
 from .fingerprints import Change
-from .ownership import Decision, OwnershipContext, consume_leftovers, fix_for
+from .ops import validation
+from .ops import worktrees as wtops
+from .ops.claims import consume_leftovers, load_context
+from .ownership import Decision, OwnershipContext, fix_for
 from .records import Record, factory
 from .repo import (
     HEAD_ARGS,
@@ -27,9 +30,12 @@ from .repo import (
     run_git,
     start_git,
 )
-from .store import Store, Tx
 from .store import leases as leasemod
+from .store import snapshots
+from .store import validations as valstore
 from .store import worktrees as wtmod
+from .store.base import Store, Tx
+from .store.sqlite_audit import read_key
 from .timeutil import now_iso
 
 SEQUENCER_OPS = ("cherry-pick", "revert", "rebase")
@@ -115,7 +121,7 @@ def resolve_worktree(paths: RepoPaths, store: Store) -> Any:
         )
     mode = policymod.load(store.state_dir).default_mode
     row, _ = store.write(
-        lambda tx: wtmod.register(tx, gwt.path, gwt.branch, is_main=paths.is_main_worktree, mode=mode)
+        lambda tx: wtops.register(tx, gwt.path, gwt.branch, is_main=paths.is_main_worktree, mode=mode)
     )
     return row
 
@@ -250,7 +256,7 @@ def commit_gate(
     tree_proc = start_git(["write-tree"], root, env=env) if record_tree else None
 
     def fn(tx: Tx) -> GateResult:
-        ctx = OwnershipContext.load(
+        ctx = load_context(
             tx, wt.name, staged_paths + other_paths, stale_minutes=window, generated_globs=pol.allowed_generated_paths
         )
         decisions = {p: ctx.judge(p) for p in staged_paths + other_paths}
@@ -266,7 +272,7 @@ def commit_gate(
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         # Under the pre-commit framework the unstaged changes are stashed: not writes to record.
         complete = full is not None and not framework
-        newly = fingerprints.diff_snapshot(tx, wt.name, staged + (full or []) if complete else staged, complete=complete)
+        newly = snapshots.diff_snapshot(tx, wt.name, staged + (full or []) if complete else staged, complete=complete)
         record_observations(tx, wt.name, lease, newly, lambda p: decisions.get(p) or ctx.judge(p), "commit_gate")
         state = compliance_for(lease, len(violations))
         wtmod.set_compliance(tx, wt.name, state)
@@ -469,7 +475,7 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
     window = stale_minutes(store.state_dir)
 
     def fn(tx: Tx) -> dict[str, Any]:
-        fingerprints.forget(tx, wt.name, committed_paths)
+        snapshots.forget(tx, wt.name, committed_paths)
         consume_leftovers(tx, wt.name, committed_paths, now_iso())
         if provenance(tx, commit) is not None:
             return {"recorded": False, "commit": commit}
@@ -608,9 +614,9 @@ def rebaseline(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None 
     assert root is not None
     current = fingerprints.worktree_changes(root, env)
     if framework:
-        store.write(lambda tx: fingerprints.diff_snapshot(tx, wt.name, current, complete=False, silent=True))
+        store.write(lambda tx: snapshots.diff_snapshot(tx, wt.name, current, complete=False, silent=True))
     else:
-        store.write(lambda tx: fingerprints.rebaseline(tx, wt.name, current))
+        store.write(lambda tx: snapshots.rebaseline(tx, wt.name, current))
 
 
 # --- merge gate --------------------------------------------------------------------------------
@@ -631,7 +637,7 @@ def _merge_findings(tx: Tx, commits: list[str]) -> tuple[list[Violation], list[s
         if p is not None and p["status"] == "bypassed":
             violations.append(Violation(c, "commit_gate_bypassed", {"worktree": p["worktree"], "task_id": p["task_id"]}, "re-commit the change through the gate (without --no-verify)"))
     for task_id, task_commits in sorted(tasks.items()):
-        state = validation.for_task(tx, task_id)
+        state = valstore.for_task(tx, task_id)
         v = state["validation"]
         holder = {"task_id": task_id, "commits": task_commits[:10]}
         if v is not None and v.status == "blocked":
@@ -735,7 +741,7 @@ def _verify_trail(paths: RepoPaths, store: Store) -> list[Violation]:
     """The HMAC chain and the signed Merkle checkpoint, read in one pass over the log."""
     from . import checkpoints
 
-    result, status = checkpoints.verify_log(paths, store, audit.read_key(store.state_dir))
+    result, status = checkpoints.verify_log(paths, store, read_key(store.state_dir))
     failures = list(result.failures[:20])
     failures += [f for f in status.failures if f.reason_code not in {g.reason_code for g in failures}][:20]
     return [
@@ -811,7 +817,7 @@ def ci_gate(paths: RepoPaths, store: Store, base: str | None = None) -> GateResu
         violations, info = _check_commits(tx, commits)
         violations += trail
         task_ids = sorted({i["task_id"] for i in info if i.get("task_id")})
-        for v in validation.list_validations(tx, "blocked"):
+        for v in valstore.list_validations(tx, "blocked"):
             if not task_ids or v.task_id in task_ids:
                 violations.append(Violation(v.task_id, "boundary_validation_blocked", {"lease_id": v.lease_id, "missing_task_types": v.missing_task_types}, f"complete: {', '.join(v.missing_task_types)}"))
         ok = not violations

@@ -285,9 +285,9 @@ def _log_failure(paths: object, name: str, mode: str, verdict: str, what: str) -
 def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # type: ignore[no-untyped-def]
     from . import gates
     from .report import format_gate
-    from .store import Store
+    from .state import open_store
 
-    store = Store.open(paths.state_dir)
+    store = open_store(paths)
     try:
         if name == "pre-commit":
             if _FAST_EXIT:

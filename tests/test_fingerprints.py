@@ -15,7 +15,7 @@ import pytest
 from switchman import fingerprints as fp
 from switchman.gates import commit_gate
 from switchman.repo import locate
-from switchman.store import Store
+from switchman.store.sqlite import Store
 
 from .conftest import Cli, git, write
 from .gate_fixtures import Env, env_fixture, install_hooks  # noqa: F401

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from switchman.store import schema
-from switchman.store.schema import SCHEMA_VERSION
+from switchman.store import sqlite_schema as schema
+from switchman.store.sqlite_schema import SCHEMA_VERSION
 
 from .conftest import Cli
 from .foundation_helpers import assert_error, connect, query

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from switchman.errors import EnvironmentProblem
-from switchman.store import Store
-from switchman.store import connection as connmod
-from switchman.store.schema import SCHEMA_VERSION
+from switchman.store import sqlite as connmod
+from switchman.store.sqlite import Store
+from switchman.store.sqlite_schema import SCHEMA_VERSION
 
 from .conftest import Cli, add_worktree, git, run_cli
 from .foundation_helpers import assert_error, db_path, events, json_error, scalar
