@@ -26,8 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from switchman import audit, checkpoints, merkle  # noqa: E402
-from switchman.store import Store  # noqa: E402
+from switchman import audit, checkpoints  # noqa: E402
+from switchman.store import audit_log  # noqa: E402
+from switchman.store.sqlite import Store  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CONSOLE = str(BIN / "switchman-hook")
@@ -75,7 +76,7 @@ def bulk_rows(store: Store, n: int) -> None:
         "created_at, sequence, prev_hash, entry_hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
-    merkle.rebuild(conn)
+    audit_log.tree_rebuild(conn)
     conn.execute("COMMIT")
 
 
@@ -83,7 +84,7 @@ COLD = """
 import sys, time
 t0 = time.perf_counter()
 from switchman import checkpoints
-from switchman.store import Store
+from switchman.store.sqlite import Store
 store = Store.open(sys.argv[1])
 with checkpoints.suspended():
     store.write(lambda tx: tx.audit("task_created", "info", task_id="cold"))
@@ -131,7 +132,7 @@ def main() -> None:
         paths = locate(repo)
         t = time.perf_counter()
         leaves: list[bytes] = []
-        result = audit.verify(store.conn, store.key(), leaves=leaves)
+        result = audit_log.verify(store.conn, store.key(), leaves=leaves)
         t_chain = time.perf_counter() - t
         t = time.perf_counter()
         status = checkpoints.verify_checkpoint(paths, store, leaves=leaves)

@@ -338,7 +338,7 @@ def build_verify(cache: Path, events: int) -> Repo:
         "import os, sys; sys.path.insert(0, sys.argv[3])\n"
         "from bench_audit_verify import bulk_rows\n"
         "from switchman import checkpoints\n"
-        "from switchman.store import Store\n"
+        "from switchman.store.sqlite import Store\n"
         "os.environ['XDG_CONFIG_HOME'] = sys.argv[2]\n"
         "s = Store.open(sys.argv[1])\n"
         "bulk_rows(s, int(sys.argv[4]))\n"
@@ -632,8 +632,9 @@ def verify_case(ctx: Ctx, events: int) -> Result:
 APPEND_WORKER = r"""
 import os, sys, time
 os.environ["XDG_CONFIG_HOME"] = sys.argv[3]
-from switchman import audit, checkpoints
-from switchman.store import Store
+from switchman import checkpoints
+from switchman.store import sqlite_audit
+from switchman.store.sqlite import Store
 store = Store.open(sys.argv[1])
 mode, count, tag = sys.argv[2], int(sys.argv[4]), sys.argv[5]
 errors = 0
@@ -641,7 +642,7 @@ t0 = time.perf_counter()
 with checkpoints.suspended():
     if mode == "batch":
         def fn(tx):
-            rows = audit.append_many(tx.conn, tx.store.key(), [
+            rows = sqlite_audit.append_many(tx.conn, tx.store.key(), [
                 {"event_type": "write_observed", "status": "allowed", "reason_code": "path_claimed",
                  "worktree": "agent-a", "task_id": "task-1", "lease_id": "lease-1",
                  "file_path": f"src/m000/d00/f{i:05d}.py",
@@ -663,8 +664,8 @@ print(f"{time.perf_counter() - t0} {errors}")
 CHECKPOINT_WORKER = r"""
 import os, sys, time
 os.environ["XDG_CONFIG_HOME"] = sys.argv[2]
-from switchman.store import Store
-store = Store.open(sys.argv[1])
+from switchman.state import open_state_dir
+store = open_state_dir(sys.argv[1])  # with the checkpoint writer, as commands open it
 count = int(sys.argv[3])
 t0 = time.perf_counter()
 for i in range(count):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..audit import ROW_COLUMNS, AuditRow, VerifyResult, row_from, verify_rows
 from ..merkle import CompactRange, entry_leaf, root_of
-from .base import tuples
+from .base import no_such_table, tuples
 
 INSERT = (
     "INSERT INTO audit_log (event_type, status, reason_code, worktree, task_id, lease_id, "
@@ -71,8 +71,42 @@ def list_rows(
     return [row_from(v) for v in tuples(db, sql, params)]
 
 
+def count(db: Any) -> int:
+    """used by doctor (key check): how many rows the log has."""
+    for (n,) in tuples(db, "SELECT count(*) FROM audit_log"):
+        return int(n)
+    return 0
+
+
+def recent_writes(db: Any, worktree: str) -> list[dict[str, Any]]:
+    """used by doctor (`_noncompliant_files`): the worktree's newest 2,000 observed writes."""
+    return db.all(
+        "SELECT file_path, status FROM audit_log WHERE worktree = ? AND event_type IN ('write_observed', 'write_quarantined') "
+        "AND file_path IS NOT NULL ORDER BY id DESC LIMIT 2000",
+        (worktree,),
+    )
+
+
+def last_refusal(db: Any, worktree: str) -> dict[str, Any] | None:
+    """used by doctor (`_noncompliant_files`): the newest bypass or refused/warned gate of a worktree."""
+    return db.one(
+        "SELECT event_type, sequence, details FROM audit_log WHERE worktree = ? AND (event_type = 'commit_gate_bypassed' "
+        "OR (event_type IN ('commit_gate', 'merge_gate') AND status IN ('denied', 'warn'))) ORDER BY id DESC LIMIT 1",
+        (worktree,),
+    )
+
+
+def forge_allowed(conn: Any, sequence: int) -> int:
+    """used by demo (tamper step): rewrite a refused row as allowed without re-signing it, the
+    tampering `audit verify` must catch; bypasses every transaction on purpose."""
+    return conn.execute(
+        "UPDATE audit_log SET status = 'allowed', reason_code = NULL WHERE sequence = ?", (sequence,)
+    ).rowcount
+
+
 def all_row_tuples(db: Any) -> Iterator[tuple[Any, ...]]:
-    """Every row as a ROW_COLUMNS tuple in insertion order (verify, proofs)."""
+    """Every row as a ROW_COLUMNS tuple in insertion order (verify; used by checkpoints
+    `recomputed_leaves` and `prove`)."""
     return tuples(db, f"SELECT {ROW_COLUMNS} FROM audit_log ORDER BY id")
 
 
@@ -158,7 +192,7 @@ def tree_current(db: Any) -> tuple[int, bytes]:
     try:
         state = load_tree(db)
     except Exception as exc:  # only the driver's "no such table" is expected here
-        if not _no_table(exc):
+        if not no_such_table(exc):
             raise
         state = None
     if state is not None:
@@ -167,10 +201,6 @@ def tree_current(db: Any) -> tuple[int, bytes]:
             return cr.size, cr.root()
     leaves = stored_leaves(db)
     return len(leaves), root_of(leaves)
-
-
-def _no_table(exc: Exception) -> bool:
-    return "no such table" in str(exc).lower()
 
 
 def tree_rebuild(tx: Any) -> tuple[int, bytes]:

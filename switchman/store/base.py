@@ -99,6 +99,11 @@ def db_text(value: str | None) -> str | bytes | None:
     return value
 
 
+def no_such_table(exc: Exception) -> bool:
+    """A read of a table an old (not yet migrated, or read-only) database does not have."""
+    return "no such table" in str(exc).lower()
+
+
 def chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
     """`IN (...)` lists in slices a backend accepts as parameters."""
     for i in range(0, len(items), size):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import tuples
+from .base import no_such_table, tuples
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Reader, Tx
@@ -33,9 +33,13 @@ def put_if_absent(tx: Tx, key: str, value: str | None) -> None:
 
 
 def repo_id(db: Any) -> str | None:
-    """used by checkpoints (origin line of a checkpoint): the repository id (Store/Tx or connection)."""
-    for (value,) in tuples(db, "SELECT value FROM meta WHERE key = 'repo_id'"):
-        return value
+    """used by checkpoints.repo_id: the repository id, None before init or without a meta table."""
+    try:
+        for (value,) in tuples(db, "SELECT value FROM meta WHERE key = 'repo_id'"):
+            return str(value) if value else None
+    except Exception as exc:
+        if not no_such_table(exc):
+            raise
     return None
 
 
@@ -48,8 +52,14 @@ def baseline_commits_text(db: Reader) -> str | None:
 
 
 def keyring_rows(db: Any) -> list[tuple[str, int | None]]:
-    """used by checkpoints.keyring: (verifier_key, retired_size) in the order keys were added."""
-    return [(k, s) for k, s in tuples(db, "SELECT verifier_key, retired_size FROM checkpoint_keys ORDER BY added_at, rowid")]
+    """used by checkpoints.keyring: (verifier_key, retired_size) in the order keys were added
+    ([] when the table is missing: a database older than checkpoints)."""
+    try:
+        return [(k, s) for k, s in tuples(db, "SELECT verifier_key, retired_size FROM checkpoint_keys ORDER BY added_at, rowid")]
+    except Exception as exc:
+        if not no_such_table(exc):
+            raise
+        return []
 
 
 def add_key_if_absent(tx: Tx, verifier_key: str, key_hash: str, added_at: str) -> None:

@@ -347,3 +347,28 @@ def open_store(
 ) -> Store:
     """Open (or with `create`, make) the SQLite store in `state_dir`."""
     return Store.open(state_dir, create=create, migrate=migrate, after_commit=after_commit)
+
+
+def open_read_only(state_dir: str) -> Store:
+    """used by doctor (`_Ctx.open_store`): a query-only connection that never migrates or writes.
+
+    Raises sqlite3.DatabaseError when the file is not a readable database.
+    """
+    import urllib.parse  # lazy: only doctor opens read-only, hooks never do
+
+    uri = "file:" + urllib.parse.quote(os.path.join(state_dir, DB_FILE)) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA query_only = 1")
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return Store(state_dir, conn)
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """used by doctor (`_Ctx.has_table`): does the database have this table yet."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
+def integrity_problems(conn: sqlite3.Connection, limit: int = 20) -> list[str]:
+    """used by doctor (integrity check): PRAGMA integrity_check's lines (["ok"] when sound)."""
+    return [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
