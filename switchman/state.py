@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import policy as policymod
@@ -13,6 +12,7 @@ from .errors import EnvironmentProblem
 from .jsonutil import dumps
 from .models import Worktree
 from .ops import worktrees as wtops
+from .records import Record, factory
 from .repo import RepoPaths, git_env, list_worktrees, locate, run_git
 from .store import audit_log, meta
 from .store.sqlite import DB_FILE, Store
@@ -22,14 +22,13 @@ from .store.sqlite_audit import create_key, key_missing_error, read_key
 EXCLUDE_LINE = "/.switchman/"
 
 
-@dataclass(frozen=True)
-class InitResult:
+class InitResult(Record):
     state_dir: str
     created: bool
     key_created: bool
     mode: str
     excluded: bool
-    registered: list[Worktree] = field(default_factory=list)
+    registered: list[Worktree] = factory(list)
 
 
 def after_commit(store: Any, rows: list[Any]) -> None:
