@@ -26,7 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from switchman import audit, checkpoints  # noqa: E402
+from switchman import audit  # noqa: E402
+from switchman.checkpoint import verify as cpverify  # noqa: E402
+from switchman.checkpoint import writer as checkpoints  # noqa: E402
 from switchman.store import audit_log  # noqa: E402
 from switchman.store.sqlite import Store  # noqa: E402
 
@@ -83,7 +85,7 @@ def bulk_rows(store: Store, n: int) -> None:
 COLD = """
 import sys, time
 t0 = time.perf_counter()
-from switchman import checkpoints
+from switchman.checkpoint import writer as checkpoints
 from switchman.store.sqlite import Store
 store = Store.open(sys.argv[1])
 with checkpoints.suspended():
@@ -135,7 +137,7 @@ def main() -> None:
         result = audit_log.verify(store.conn, store.key(), leaves=leaves)
         t_chain = time.perf_counter() - t
         t = time.perf_counter()
-        status = checkpoints.verify_checkpoint(paths, store, leaves=leaves)
+        status = cpverify.verify_checkpoint(paths, store, leaves=leaves)
         t_tree = time.perf_counter() - t
         assert result.ok and status.ok, (result.failures[:3], status.failures[:3])
         print(f"  in process: HMAC chain + leaf hashes {t_chain:.2f} s, Merkle root + checkpoint/reflog checks {t_tree:.2f} s")

@@ -26,7 +26,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import DEFAULT_CACHE, build_pair, content_of, git, path_of  # noqa: E402
+from lib.config import DEFAULT_CACHE  # noqa: E402
+from lib.content import content_of, path_of  # noqa: E402
+from lib.procs import git  # noqa: E402
+from lib.repos import build_pair  # noqa: E402
 
 # Runs inside the hook process: times the steps, then the real hook entry point.
 HOOK = r"""
@@ -35,14 +38,16 @@ T0 = time.perf_counter()
 sys.path[:1] = []
 import switchman.hookrun as h
 T1 = time.perf_counter()
-import switchman.gates as g, switchman.checkpoints as cp, switchman.ownership as own
+import switchman.gates as g, switchman.checkpoint.writer as cp, switchman.ownership as own
 import switchman.fingerprints as fp, switchman.ops.validation as val, switchman.repo as repo
 import switchman.store.snapshots as snap
 from switchman.store import sqlite as con
 T2 = time.perf_counter()
 log = []
 def wrap(obj, name, label):
-    f = getattr(obj, name)
+    f = getattr(obj, name, None)
+    if f is None:  # the code moved: update the names below (they are what the hook calls)
+        raise SystemExit(f"profile_hook: {getattr(obj, '__name__', obj)} has no {name!r}")
     def w(*a, **k):
         t = time.perf_counter()
         try:
@@ -59,7 +64,8 @@ wrap(fp, "worktree_changes", "git status + hash changed files")
 wrap(g, "resolve_worktree", "resolve worktree")
 wrap(g, "load_context", "ownership: claims + scopes")
 wrap(snap, "diff_snapshot", "snapshot diff")
-wrap(g, "audit_many", "write_observed rows (append_many)")
+wrap(g, "record_observations", "write_observed rows (judge + append)")
+wrap(con.Tx, "audit_many", "audit rows (Tx.audit_many, every batch)")
 wrap(val, "evaluate_lease", "boundary validation")
 wrap(val, "record_touched_paths", "dependency check (other tasks' scopes)")
 wrap(cp, "write_checkpoint", "signed checkpoint (sign + ref)")

@@ -6,7 +6,26 @@ hook=@HOOK_NAME@
 py=@PYTHON@
 
 case $0 in */*) orig=${0%/*}/$hook.switchman-orig ;; *) orig=./$hook.switchman-orig ;; esac
-if [ -f "$orig" ] && [ -x "$orig" ] && [ "$orig" != "$0" ]; then
+# Run the chained hook as git would have: a shell script is sourced by its own shell with $0 set
+# to this hook's path, so dispatchers that find their work by `basename "$0"` (husky's
+# .husky/_/h) still do; anything else is executed directly.
+chained() {
+	first=
+	IFS= read -r first <"$orig" || :
+	case $first in
+	'#!'*) sh_cmd=${first#??} ;;
+	*) sh_cmd=/bin/sh ;; # git runs a hook without #! with /bin/sh
+	esac
+	case " ${sh_cmd##*/} " in
+	" sh "* | " bash "* | " dash "* | " ksh "* | " zsh "* | " ash "* | " env sh"* | " env bash"* | " env dash"* | " env zsh"* | " env ksh"*)
+		SWITCHMAN_CHAINED=$orig $sh_cmd -c '__switchman_hook=$SWITCHMAN_CHAINED; unset SWITCHMAN_CHAINED; . "$__switchman_hook"' "$0" "$@"
+		;;
+	*) "$orig" "$@" ;;
+	esac
+}
+# __switchman_hook is set (unexported) only while a chained hook is being sourced: a copy of this
+# script kept as the chained hook must not chain itself again.
+if [ -z "${__switchman_hook-}" ] && [ -f "$orig" ] && [ -x "$orig" ] && [ "$orig" != "$0" ]; then
 	case $hook in
 	pre-push | post-rewrite)
 		# Both hooks read stdin: buffer it once, then give each its own descriptor on the copy.
@@ -14,10 +33,10 @@ if [ -f "$orig" ] && [ -x "$orig" ] && [ "$orig" != "$0" ]; then
 		cat >"$tmp" || { rm -f "$tmp"; exit 1; }
 		exec 3<"$tmp" 4<"$tmp"
 		rm -f "$tmp"
-		"$orig" "$@" <&3 3<&- 4<&- || exit
+		chained "$@" <&3 3<&- 4<&- || exit
 		exec 3<&- <&4 4<&-
 		;;
-	*) "$orig" "$@" || exit ;;
+	*) chained "$@" || exit ;;
 	esac
 fi
 

@@ -262,7 +262,7 @@ class Demo:
         )
 
     def step_doctor(self, n: int) -> None:
-        from .doctor import render_lines, report_from_json
+        from .render import render_lines, report_from_json
 
         res = self.sw("doctor", "--json", expect=1)
         report = report_from_json(res.json())

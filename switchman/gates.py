@@ -31,11 +31,10 @@ from .repo import (
     start_git,
 )
 from .store import leases as leasemod
-from .store import snapshots
+from .store import snapshots, sqlite_audit
 from .store import validations as valstore
 from .store import worktrees as wtmod
-from .store.base import Store, Tx
-from .store.sqlite_audit import read_key
+from .store.sqlite import Store, Tx
 from .timeutil import now_iso
 
 SEQUENCER_OPS = ("cherry-pick", "revert", "rebase")
@@ -739,11 +738,9 @@ def _check_commits(tx: Tx, commits: list[str]) -> tuple[list[Violation], list[di
 
 def _verify_trail(paths: RepoPaths, store: Store) -> list[Violation]:
     """The HMAC chain and the signed Merkle checkpoint, read in one pass over the log."""
-    from . import checkpoints
+    from .trail import verify_trail
 
-    result, status = checkpoints.verify_log(paths, store, read_key(store.state_dir))
-    failures = list(result.failures[:20])
-    failures += [f for f in status.failures if f.reason_code not in {g.reason_code for g in failures}][:20]
+    trail = verify_trail(paths, store, sqlite_audit.read_key(store.state_dir))
     return [
         Violation(
             f"audit#{f.sequence}" if f.sequence is not None else "audit",
@@ -751,7 +748,7 @@ def _verify_trail(paths: RepoPaths, store: Store) -> list[Violation]:
             {"failure": f.reason_code},
             "run `switchman-hook audit verify` and `switchman-hook doctor`",
         )
-        for f in failures
+        for f in trail.distinct_failures()
     ]
 
 

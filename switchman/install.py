@@ -17,12 +17,14 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 from . import faults
 from .errors import BadInput, EnvironmentProblem
+from .fsutil import atomic_write, link_replace, next_free
+from .fsutil import read_bytes as _read
+from .managers import manager_of
 from .repo import RepoPaths, git_env, run_git
 
 HOOK_NAMES: tuple[str, ...] = (
@@ -50,7 +52,7 @@ HONOURED_SCOPES = ("local", "worktree")
 class HookAction:
     """What install/uninstall did to one hook.
 
-    install: installed | updated | unchanged | chained | conflict;
+    install: installed | updated | unchanged | chained | rechained | conflict;
     uninstall: removed | restored | absent | foreign.
     """
 
@@ -183,32 +185,6 @@ def is_ours(data: bytes | None) -> bool:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-
-
-def _atomic_write(path: str, data: bytes, mode: int = 0o755) -> None:
-    """Temp file in the same dir + os.replace: a concurrent git never runs half a script."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        if faults.ACTIVE:  # fault point (issue 7 crash harness): temp file complete, not renamed
-            faults.hit("install.tmp_written")
-        os.replace(tmp, path)
-        if faults.ACTIVE:  # fault point (issue 7 crash harness): renamed, next hook not written
-            faults.hit("install.replaced")
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _keep_aside(target: str, orig: str) -> bool:
     """Give the foreign hook its `.switchman-orig` name without a moment with no hook at all.
 
@@ -229,6 +205,20 @@ def _keep_aside(target: str, orig: str) -> bool:
         os.unlink(orig)
         return False
     return True
+
+
+def _rechain(target: str, orig: str, current: bytes | None) -> str | None:
+    """Make the foreign script now at `target` the chained one; never lose the previous one.
+
+    A byte-identical previous script (a manager rewriting its own template) is simply replaced;
+    a different one is kept under a numbered name, returned for the warning.
+    """
+    kept = None
+    if _read(orig) != current:
+        kept = next_free(orig)
+        os.link(orig, kept, follow_symlinks=False)
+    link_replace(target, orig)  # the manager's current script, bytes and mode as it wrote them
+    return kept
 
 
 def _is_executable_file(path: str) -> bool:
@@ -322,24 +312,38 @@ def install(paths: RepoPaths, *, force: bool = False, interpreter: str | None = 
     os.makedirs(hooks_dir, exist_ok=True)
 
     actions: list[HookAction] = []
+    recorded = _read_manifest(hooks_dir).get("chained")
+    chained_before = recorded if isinstance(recorded, dict) else {}
     for name in HOOK_NAMES:
         target = os.path.join(hooks_dir, name)
         orig = target + ORIG_SUFFIX
         script = render_script(name, interp).encode("utf-8")
         current = _read(target)
         if not os.path.lexists(target):
-            _atomic_write(target, script)
+            atomic_write(target, script, 0o755, fault="install")
             action = "installed"
         elif is_ours(current):
             if current == script and _is_executable_file(target):
                 action = "unchanged"
             else:
-                _atomic_write(target, script)
+                atomic_write(target, script, 0o755, fault="install")
                 action = "updated"
         elif os.path.lexists(orig) and _same_file(target, orig):
             # An install killed after hard-linking the foreign hook aside: finish the job.
-            _atomic_write(target, script)
+            atomic_write(target, script, 0o755, fault="install")
             action = "chained"
+        elif (
+            os.path.lexists(orig)
+            and chained_before.get(name) == os.path.basename(orig)
+            and (manager_of(current, target) is not None or current == _read(orig))
+        ):
+            # A hook manager rewrote the hook we had chained (husky on `npm install`, lefthook on
+            # a lefthook.yml change): chain its current script instead of the old one.
+            kept = _rechain(target, orig, current)
+            if kept:
+                warnings.append(f"{name}: the previously chained hook differed and is kept as {os.path.basename(kept)}; it no longer runs")
+            atomic_write(target, script, 0o755, fault="install")
+            action = "rechained"
         elif os.path.lexists(orig) or not _keep_aside(target, orig):
             if is_ours(_read(target)):  # a concurrent install just wrote ours
                 actions.append(HookAction(name, "unchanged", target, orig if os.path.lexists(orig) else None))
@@ -351,7 +355,7 @@ def install(paths: RepoPaths, *, force: bool = False, interpreter: str | None = 
             actions.append(HookAction(name, "conflict", target, orig))
             continue
         else:
-            _atomic_write(target, script)
+            atomic_write(target, script, 0o755, fault="install")
             action = "chained"
             if not _is_executable_file(orig):
                 warnings.append(
@@ -364,7 +368,7 @@ def install(paths: RepoPaths, *, force: bool = False, interpreter: str | None = 
     manifest = {"version": 1, "interpreter": interp, "hooks": list(HOOK_NAMES), "chained": chained}
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
     if _read(_manifest_path(hooks_dir)) != manifest_bytes:
-        _atomic_write(_manifest_path(hooks_dir), manifest_bytes, 0o644)
+        atomic_write(_manifest_path(hooks_dir), manifest_bytes, 0o644, fault="install")
 
     if scope in HONOURED_SCOPES and value:
         warning = _relative_dir_warning(paths, value, hooks_dir)

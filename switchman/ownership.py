@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .paths import Matcher
+from .globs.matcher import Matcher
 from .records import Record, factory
 
 ALLOWED = frozenset({"path_claimed", "path_within_task_scope", "policy_exception_allowed"})

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from .errors import BadInput
-from .paths import validate_glob
+from .globs.syntax import validate_glob
 
 ENFORCEMENT = ("none", "warn", "blocked")
 # Deeper values would overflow Python's recursion limit when printed back with --json.

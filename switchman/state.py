@@ -36,9 +36,9 @@ def after_commit(store: Any, rows: list[Any]) -> None:
 
     Imported on first use, so a hook that appended nothing never loads it.
     """
-    from . import checkpoints
+    from .checkpoint import writer
 
-    checkpoints._after_append(store, rows)
+    writer.after_commit(store, rows)
 
 
 def open_store(paths: RepoPaths) -> Store:
@@ -156,9 +156,9 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResul
         registered = store.write(fn)
         # Create the Ed25519 checkpoint key (outside every worktree) on first init and sign a
         # checkpoint of what is there; a lost key is an error, never regenerated.
-        from . import checkpoints
+        from .checkpoint.writer import init_signing
 
-        checkpoints.init_signing(paths, store)
+        init_signing(paths, store)
         return InitResult(state_dir, created or not db_exists, key_created, pol.default_mode, excluded, registered)
     finally:
         store.close()

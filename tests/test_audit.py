@@ -14,8 +14,7 @@ from switchman import audit
 from switchman.jsonutil import dumps
 from switchman.store import audit_log
 from switchman.store.sqlite import Store
-
-from .conftest import Cli
+from testing.cli import Cli
 
 ZERO_KEY = "0" * 64
 EVENT1 = {

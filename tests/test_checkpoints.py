@@ -23,12 +23,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchman import audit, checkpoints, merkle
-from switchman.checkpoints import REF, Signer, VerifierKey
+from switchman import audit, merkle
+from switchman.checkpoint import keys as cpkeys
+from switchman.checkpoint import note as cpnote
+from switchman.checkpoint import verify as cpverify
+from switchman.checkpoint import writer as cpwriter
+from switchman.checkpoint.keys import Signer, VerifierKey
+from switchman.checkpoint.ref import REF
 from switchman.store import audit_log
 from switchman.store.sqlite import Store
-
-from .conftest import Cli, git, run_cli
+from testing.cli import Cli, run_cli
+from testing.git import git
 
 # --- RFC 6962 vectors (transparency-dev/merkle proof/verify_test.go) ---------------------------
 
@@ -158,11 +163,11 @@ def test_signed_note_matches_go_note_vectors() -> None:
     signer = Signer.parse("PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz")
     assert signer.verifier.text == "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
     text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-    assert checkpoints.sign_note(text, signer) == (
+    assert cpnote.sign_note(text, signer) == (
         text + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
     )
     key = VerifierKey.parse("example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k")
-    body, sigs = checkpoints.parse_note(
+    body, sigs = cpnote.parse_note(
         "This is an example message.\n\n\u2014 example.com/foo "
         "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
     )
@@ -174,27 +179,27 @@ def test_signed_note_matches_go_note_vectors() -> None:
 def test_checkpoint_format_and_keyring_rules() -> None:
     signer = Signer.generate("switchman-hook/0123abcd")
     root = merkle.tree_hash(LEAVES)
-    note = checkpoints.sign_note(checkpoints.checkpoint_text("switchman-hook/0123abcd", 8, root), signer)
+    note = cpnote.sign_note(cpnote.checkpoint_text("switchman-hook/0123abcd", 8, root), signer)
     lines = note.split("\n")
     assert lines[:4] == ["switchman-hook/0123abcd", "8", base64.b64encode(root).decode(), ""]
     assert lines[4].startswith("\u2014 switchman-hook/0123abcd ")
     raw = base64.b64decode(lines[4].split(" ")[2])
     assert raw[:4] == hashlib.sha256(b"switchman-hook/0123abcd\n\x01" + signer.public_key).digest()[:4]
     assert len(raw) == 68
-    cp = checkpoints.parse_checkpoint(note)
+    cp = cpnote.parse_checkpoint(note)
     assert (cp.origin, cp.size, cp.root) == ("switchman-hook/0123abcd", 8, root)
-    trusted = checkpoints.TrustedKey(signer.verifier, None)
-    assert checkpoints.signed_by(cp, [trusted]) == signer.verifier
-    assert checkpoints.signed_by(cp, [checkpoints.TrustedKey(signer.verifier, 7)]) is None  # retired before size 8
-    assert checkpoints.signed_by(cp, [checkpoints.TrustedKey(signer.verifier, 8)]) == signer.verifier
-    assert checkpoints.signed_by(cp, [checkpoints.TrustedKey(Signer.generate("switchman-hook/0123abcd").verifier, None)]) is None
+    trusted = cpkeys.TrustedKey(signer.verifier, None)
+    assert cpkeys.signed_by(cp, [trusted]) == signer.verifier
+    assert cpkeys.signed_by(cp, [cpkeys.TrustedKey(signer.verifier, 7)]) is None  # retired before size 8
+    assert cpkeys.signed_by(cp, [cpkeys.TrustedKey(signer.verifier, 8)]) == signer.verifier
+    assert cpkeys.signed_by(cp, [cpkeys.TrustedKey(Signer.generate("switchman-hook/0123abcd").verifier, None)]) is None
     assert VerifierKey.parse(signer.verifier.text) == signer.verifier
     for bad in ("nope", "a+b+c", signer.verifier.text.replace("+", "+0", 1)):
         with pytest.raises(Exception):  # noqa: B017 - BadInput, exit 2
             VerifierKey.parse(bad)
     for garbage in ("", "x\n", note.replace("\n\n", "\n"), note[:-1], note.replace("\u2014", "-")):
         with pytest.raises(ValueError):
-            checkpoints.parse_checkpoint(garbage)
+            cpnote.parse_checkpoint(garbage)
 
 
 # --- the incremental tree in the store --------------------------------------------------------
@@ -214,13 +219,13 @@ def test_incremental_tree_matches_full_recomputation_and_survives_a_lost_state(t
     for batch in (1, 2, 5, 9):
         store.write(lambda tx, b=batch: [tx.audit("task_created", "info", task_id=f"T{b}-{i}") for i in range(b)])
         size, root = audit_log.tree_current(store.conn)
-        leaves = checkpoints.recomputed_leaves(store.conn)
+        leaves = cpverify.recomputed_leaves(store.conn)
         assert (size, root) == (len(leaves), merkle.root_of(leaves))
         assert store.conn.execute("SELECT size, root FROM audit_tree").fetchone() == (size, root.hex())
     # A database that lost (or never had) the state, e.g. migrated from version 2: rebuilt on append.
     store.conn.execute("DELETE FROM audit_tree")
     store.write(lambda tx: tx.audit("task_created", "info", task_id="after"))
-    leaves = checkpoints.recomputed_leaves(store.conn)
+    leaves = cpverify.recomputed_leaves(store.conn)
     assert store.conn.execute("SELECT size FROM audit_tree").fetchone()[0] == len(leaves) == 18
     assert audit_log.tree_current(store.conn) == (18, merkle.root_of(leaves))
     assert audit_log.verify(store.conn, ZERO_KEY).ok
@@ -279,7 +284,7 @@ def _repo_id(repo: Path) -> str:
 
 def _signer(repo: Path) -> Signer:
     rid = _repo_id(repo)
-    signer = checkpoints.read_signer(rid)
+    signer = cpkeys.read_signer(rid)
     assert signer is not None
     return signer
 
@@ -324,7 +329,7 @@ def test_init_creates_the_key_outside_the_repo_and_a_signed_checkpoint(initialis
     _events(cli, 3)
     data = cli.json("audit", "verify")
     assert data["ok"] and data["uncovered"] == 0 and data["checkpoint"]["size"] == 4
-    assert checkpoints.parse_checkpoint(_ref_text(initialised)).size == 4
+    assert cpnote.parse_checkpoint(_ref_text(initialised)).size == 4
     pub = cli.json("audit", "pubkey")
     assert pub["verifier_key"] == cli.ok("audit", "pubkey").out.strip() == _signer(initialised).verifier.text
     # init again is idempotent: same key, no new checkpoint needed.
@@ -337,9 +342,9 @@ def test_verify_checkpoint_api_for_gates_and_doctor(initialised: Path, cli: Cli)
 
     _events(cli, 2)
     store = Store.open(str(initialised / ".switchman"))
-    with checkpoints.suspended():
+    with cpwriter.suspended():
         store.write(lambda tx: tx.audit("task_created", "info", task_id="late"))
-    status = checkpoints.verify_checkpoint(locate(initialised), store)
+    status = cpverify.verify_checkpoint(locate(initialised), store)
     assert (status.ok, status.state, status.size, status.log_size, status.uncovered) == (True, "ok", 3, 4, 1)
     assert status.failures == [] and "1 newer event" in status.detail
     store.close()
@@ -412,9 +417,9 @@ def test_rewrite_then_keep_working_is_caught_by_the_reflog(initialised: Path, cl
 
 def test_checkpoint_signed_by_another_key(initialised: Path, cli: Cli) -> None:
     _events(cli, 3)
-    cp = checkpoints.parse_checkpoint(_ref_text(initialised))
+    cp = cpnote.parse_checkpoint(_ref_text(initialised))
     other = Signer.generate(cp.origin)
-    _set_ref_text(initialised, checkpoints.sign_note(cp.text, other))
+    _set_ref_text(initialised, cpnote.sign_note(cp.text, other))
     assert _codes(cli) == {"checkpoint_signature_invalid"}
 
 
@@ -492,7 +497,7 @@ def test_proofs_verify_with_only_the_public_key(initialised: Path, cli: Cli, tmp
     keyfile.write_text(pub + "\n")
     assert cli("audit", "verify-proof", str(path), "--pubkey", str(keyfile), cwd=outside).code == 0
     # Not covered yet, or no such event: exit 1 with a fix.
-    with checkpoints.suspended():
+    with cpwriter.suspended():
         store = Store.open(str(initialised / ".switchman"))
         store.write(lambda tx: tx.audit("task_created", "info", task_id="late"))
         store.close()
@@ -564,8 +569,8 @@ def test_retired_key_is_not_trusted_for_newer_checkpoints(initialised: Path, cli
     old = _signer(initialised)
     cli.ok("audit", "rotate-key")
     _events(cli, 1, prefix="R")
-    cp = checkpoints.parse_checkpoint(_ref_text(initialised))
-    _set_ref_text(initialised, checkpoints.sign_note(cp.text, old))
+    cp = cpnote.parse_checkpoint(_ref_text(initialised))
+    _set_ref_text(initialised, cpnote.sign_note(cp.text, old))
     assert _codes(cli) == {"checkpoint_signature_invalid"}
 
 

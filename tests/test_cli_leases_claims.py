@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, run_cli
-from .foundation_helpers import age_heartbeat, assert_error, events, json_error, query, scalar
+from testing.cli import Cli, assert_error, json_error, run_cli
+from testing.db import age_heartbeat, events, query, scalar
 
 
 def add(cli: Cli, tid: str, *spec_args: str, priority: int = 5) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, run_cli, write
-from .foundation_helpers import all_details_are_json, assert_error, events, json_error, query
+from testing.cli import Cli, assert_error, json_error, run_cli
+from testing.db import all_details_are_json, events, query
+from testing.git import write
 
 SPEC = {
     "allowed_paths": ["src/auth/**"],

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, add_worktree, git, write
-from .foundation_helpers import assert_error, events, json_error, scalar
+from testing.cli import Cli, assert_error, json_error
+from testing.db import events, scalar
+from testing.git import add_worktree, git, write
 
 
 def names(cli: Cli) -> dict[str, dict]:  # type: ignore[type-arg]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CONSOLE, Cli
-from .foundation_helpers import query
+from testing.cli import CONSOLE, Cli
+from testing.db import query
 
 WORKERS = 8
 PER_WORKER = 25
@@ -140,7 +140,7 @@ def test_concurrent_init_is_safe(repo: Path, cli: Cli) -> None:
 
 @pytest.mark.stress
 def test_concurrent_lease_next_hands_out_each_task_once(initialised: Path, cli: Cli) -> None:
-    from .conftest import add_worktree
+    from testing.git import add_worktree
 
     wts = [add_worktree(initialised, f"w{i}") for i in range(6)]
     cli.ok("worktree", "sync")

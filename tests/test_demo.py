@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from testing.cli import run_cli
 
 pytestmark = pytest.mark.slow
 

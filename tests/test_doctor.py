@@ -1,7 +1,7 @@
 """`doctor`: each check fails on a broken setup (with its fix) and passes once the fix is applied.
 
 Real git, real worktrees, real hooks; doctor runs in-process through the CLI (`Cli`), so its own
-subprocesses (git, the hook-script probe) see the isolated environment of conftest.
+subprocesses (git, the hook-script probe) see the isolated environment of the `isolated_git` fixture (testing.env.isolate).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from switchman.doctor import CHECK_IDS, PROBE_ENV, PROBE_PREFIX
+from switchman.doctor.checks import CHECK_IDS
+from switchman.doctor.probe import PROBE_ENV, PROBE_PREFIX
 from switchman.install import install
 from switchman.repo import locate
-
-from .conftest import Cli, add_worktree, git, run_cli, write
+from testing.cli import Cli, run_cli
+from testing.git import add_worktree, git, write
 
 SH = "/bin/sh"
 
@@ -280,7 +281,7 @@ def test_hooks_path_husky_relative_missing_in_a_worktree(initialised: Path, cli:
 
 
 PROBE_INTERP = """#!{python}
-# Stands in for an interpreter whose switchman.hookrun honours the doctor probe (see doctor.py).
+# Stands in for an interpreter whose switchman.hookrun honours the doctor probe (see doctor/probe.py).
 import json, os, sys
 log = {log!r}
 args = sys.argv[1:]

@@ -16,9 +16,9 @@ from switchman import fingerprints as fp
 from switchman.gates import commit_gate
 from switchman.repo import locate
 from switchman.store.sqlite import Store
-
-from .conftest import Cli, git, write
-from .gate_fixtures import Env, env_fixture, install_hooks  # noqa: F401
+from testing.cli import Cli
+from testing.gates import Env, install_hooks
+from testing.git import git, write
 
 
 def hash_object(root: Path, rel: str) -> str:
@@ -256,7 +256,7 @@ def test_strict_under_the_framework_records_no_stash(agents: tuple[Path, Path], 
 
 def test_hooks_installed_post_checkout_baseline_on_worktree_add(initialised: Path, cli: Cli) -> None:
     install_hooks(initialised)
-    from .conftest import add_worktree
+    from testing.git import add_worktree
 
     c = add_worktree(initialised, "agent-c")
     write(c / "README.md", "first change after the checkout\n")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import git, run_cli, write
-from .gate_fixtures import GATE_KEYS, Env, age_lease, commit, env_fixture, head  # noqa: F401
+from testing.cli import run_cli
+from testing.gates import GATE_KEYS, Env, age_lease, commit, head
+from testing.git import git, write
 
 pytestmark = pytest.mark.slow
 

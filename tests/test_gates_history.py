@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, add_worktree, git, run_cli, write
-from .gate_fixtures import Env, commit, env_fixture, head, install_hooks, run_git  # noqa: F401
+from testing.cli import Cli, run_cli
+from testing.gates import Env, commit, head, install_hooks, run_git
+from testing.git import add_worktree, git, write
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .conftest import Cli, git, write
+from testing.cli import Cli
+from testing.git import git, write
 
 
 def test_worktree_switchman_package_does_not_replace_the_gate(initialised: Path, cli: Cli) -> None:

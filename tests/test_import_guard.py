@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import Cli, git, write
+from testing.cli import Cli
+from testing.git import git, write
 
 FORBIDDEN_AT_IMPORT = ("click", "git", "cryptography", "pathspec")
 FORBIDDEN_IN_PRE_COMMIT = ("click", "git", "pathspec")  # the signed checkpoint needs cryptography

@@ -30,8 +30,8 @@ from switchman.install import (
     uninstall,
 )
 from switchman.repo import locate
-
-from .conftest import Cli, add_worktree, git, run_cli, write
+from testing.cli import Cli, run_cli
+from testing.git import add_worktree, git, write
 
 SYSTEM_PATH = "/usr/bin:/bin"
 
@@ -465,3 +465,21 @@ def test_build_ships_the_template(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (out / "switchman" / "_hooks" / "hook.sh").read_bytes() == (root / "hooks" / "hook.sh").read_bytes()
     assert (out / "switchman" / "install.py").exists() and (out / "switchman" / "store" / "__init__.py").exists()
+
+
+def test_a_manager_rewriting_a_chained_hook_is_rechained_and_nothing_is_lost(repo: Path, tmp_path: Path) -> None:
+    interp, log = make_logger(tmp_path)
+    hooks = repo / ".git" / "hooks"
+    v1 = b"#!/bin/sh\ncall_lefthook() { :; }\necho v1 >>'" + str(log).encode() + b"'\n"
+    write(hooks / "pre-commit", v1)
+    (hooks / "pre-commit").chmod(0o755)
+    install(locate(repo), interpreter=str(interp))
+    v2 = v1.replace(b"v1", b"v2")
+    write(hooks / "pre-commit", v2)  # the manager re-synced its hook over ours
+    result = install(locate(repo), interpreter=str(interp))
+    assert {h.name: h.action for h in result.hooks}["pre-commit"] == "rechained" and result.ok
+    assert (hooks / f"pre-commit{ORIG_SUFFIX}").read_bytes() == v2
+    assert (hooks / f"pre-commit{ORIG_SUFFIX}~1").read_bytes() == v1
+    assert any("kept as pre-commit.switchman-orig~1" in w for w in result.warnings)
+    commit(repo)
+    assert "v2" in lines(log) and "v1" not in lines(log)

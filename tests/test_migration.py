@@ -12,9 +12,9 @@ import pytest
 
 from switchman.store import sqlite_schema as schema
 from switchman.store.sqlite_schema import SCHEMA_VERSION
+from testing.cli import Cli, assert_error
+from testing.db import connect, query
 
-from .conftest import Cli
-from .foundation_helpers import assert_error, connect, query
 from .test_audit import EVENT1, EVENT2, HASH1, HASH2, SIG1, SIG2, ZERO_KEY
 
 AUDIT_COLUMNS = (

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from .conftest import Cli, add_worktree, git, write
+from testing.cli import Cli
+from testing.git import add_worktree, git, write
 
 README = b"hello\n"
 LOGIN = b"def login():\n    return True\n"

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 
 from switchman.cli_quote import quote
+from switchman.globs.matcher import Matcher
 from switchman.ops.claims import load_context
 from switchman.ownership import ALLOWED, VIOLATIONS, Decision, LeaseInfo, OwnershipContext, fix_for
-from switchman.paths import Matcher
 from switchman.repo import locate
 from switchman.store.sqlite import Store
-
-from .conftest import Cli
+from testing.cli import Cli
 
 MINE = LeaseInfo("lease-a", "task-a", "agent-a", stale=False)
 OTHER = {"lease_id": "lease-b", "task_id": "task-b", "worktree": "agent-b"}

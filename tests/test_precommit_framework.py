@@ -1,7 +1,7 @@
 """The pre-commit framework integration (SPEC §7, last bullet; DESIGN "pre-commit framework").
 
 Fast tests pin the manifest and the mapping from pre-commit's environment to our hook names.
-The slow ones run the real thing offline (see tests/wheelhouse.py): `pre-commit try-repo` against
+The slow ones run the real thing offline (see testing/wheelhouse.py): `pre-commit try-repo` against
 a committed snapshot of this checkout, and `pre-commit install -t ...` driving real commits,
 merges and pushes to a local bare remote, and compare the audit trail they leave with the one the
 directly installed hooks leave for the same scenario in an identical repo.
@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from switchman import hookrun
-
-from .conftest import Cli, add_worktree, git, write
-from .wheelhouse import HOOK_TYPES, PROJECT, PreCommitKit, prepare
+from testing.cli import Cli
+from testing.git import add_worktree, git, write
+from testing.wheelhouse import HOOK_TYPES, PROJECT, PreCommitKit, prepare
 
 pre_commit = pytest.importorskip("pre_commit")
 

@@ -17,9 +17,9 @@ from switchman.errors import EnvironmentProblem
 from switchman.store import sqlite as connmod
 from switchman.store.sqlite import Store
 from switchman.store.sqlite_schema import SCHEMA_VERSION
-
-from .conftest import Cli, add_worktree, git, run_cli
-from .foundation_helpers import assert_error, db_path, events, json_error, scalar
+from testing.cli import Cli, assert_error, json_error, run_cli
+from testing.db import db_path, events, scalar
+from testing.git import add_worktree, git
 
 V013_TABLES = {
     "tasks",

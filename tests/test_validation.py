@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from switchman.errors import BadInput
 from switchman.specs import parse_spec_text, validate
-
-from .conftest import Cli
-from .foundation_helpers import age_heartbeat, events, query
+from testing.cli import Cli
+from testing.db import age_heartbeat, events, query
 
 
 def add(cli: Cli, tid: str, spec: dict[str, Any]) -> None:

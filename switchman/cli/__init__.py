@@ -20,7 +20,7 @@ from .common import Ctx
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR (like git -C).")
-@click.version_option(__version__, prog_name="switchman-hook")
+@click.version_option(__version__, "-V", "--version", prog_name="switchman-hook")
 @click.pass_context
 def cli(ctx: click.Context, directory: str | None) -> None:
     """Keep parallel agents in linked git worktrees from trampling each other's work."""
@@ -80,8 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("error: aborted", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # A bare `switchman-hook` (or `switchman-hook task`) asks what there is: plain help.
+        click.echo(exc.ctx.get_help() if exc.ctx else cli.get_help(click.Context(cli)))
+        return 0
     except click.UsageError as exc:
         hint = f"see `{exc.ctx.command_path} --help`" if exc.ctx else "see `switchman-hook --help`"
+        if "--json" in args:
+            error = {"code": "usage", "message": exc.format_message(), "fix": hint}
+            click.echo(dumps({"ok": False, "error": error}))
         click.echo(f"error: {exc.format_message()} — {hint}", err=True)
         return 2
     except click.ClickException as exc:

@@ -41,19 +41,14 @@ def audit_list(event_type: str | None, status: str | None, task_id: str | None, 
 
 def run_verify(as_json: bool, against: str | None = None) -> int:
     from ..store.sqlite_audit import read_key
+    from ..trail import verify_trail
 
     ctx = get_ctx()
     store = ctx.store
-    # --- issue 5: one pass collects the Merkle leaves; the checkpoint checks add failures and keys
-    from ..checkpoints import verify_log
-
-    result, cp = verify_log(ctx.paths, store, read_key(store.state_dir), against=against)
-    failures = result.failures + cp.failures
-    data = result.to_dict()
-    data.update(ok=not failures, failures=[f.__dict__ for f in failures], uncovered=cp.uncovered, checkpoint=cp.to_dict())
-    del data["checkpoint"]["failures"]
-    ok = not failures
-    # --- end issue 5 ---
+    trail = verify_trail(ctx.paths, store, read_key(store.state_dir), against=against)
+    result, cp, failures, ok = trail.chain, trail.checkpoint, trail.failures, trail.ok
+    assert cp is not None
+    data = trail.to_dict()
     if as_json:
         emit_json(data)
     elif ok:
@@ -79,14 +74,15 @@ def audit_verify(against: str | None, as_json: bool) -> None:
         raise click.exceptions.Exit(code)
 
 
-# --- issue 5: checkpoints, proofs, keys --------------------------------------------------------
+# --- checkpoints, proofs, keys ----------------------------------------------------------------
 
 
 @audit_group.command("checkpoint")
 @json_option
 def audit_checkpoint(as_json: bool) -> None:
     """Sign a checkpoint of the log now (normally written after every command that appends)."""
-    from ..checkpoints import REF, write_checkpoint
+    from ..checkpoint.ref import REF
+    from ..checkpoint.writer import write_checkpoint
 
     res = write_checkpoint(get_ctx().store, required=True)
     if as_json:
@@ -102,7 +98,7 @@ def audit_checkpoint(as_json: bool) -> None:
 @json_option
 def audit_prove(sequence: int, as_json: bool) -> None:
     """An inclusion proof of event SEQ under the signed checkpoint (check it with verify-proof)."""
-    from ..checkpoints import prove
+    from ..checkpoint.verify import prove
 
     ctx = get_ctx()
     doc = prove(ctx.paths, ctx.store, sequence)
@@ -123,7 +119,8 @@ def audit_verify_proof(file: str, pubkey: str, as_json: bool) -> None:
     import json
     import os
 
-    from ..checkpoints import VerifierKey, verify_proof
+    from ..checkpoint.keys import VerifierKey
+    from ..checkpoint.proofs import verify_proof
     from ..errors import BadInput
 
     key_text = pubkey
@@ -153,7 +150,7 @@ def audit_verify_proof(file: str, pubkey: str, as_json: bool) -> None:
 @json_option
 def audit_pubkey(as_json: bool) -> None:
     """Print the checkpoint verifier key (commit it or give it to CI)."""
-    from ..checkpoints import keyring
+    from ..checkpoint.keys import keyring
     from ..errors import EnvironmentProblem
 
     keys = keyring(get_ctx().store.conn)
@@ -177,7 +174,7 @@ def audit_pubkey(as_json: bool) -> None:
 @json_option
 def audit_rotate_key(as_json: bool) -> None:
     """Replace the checkpoint signing key; old checkpoints stay verifiable. Logged."""
-    from ..checkpoints import rotate_key
+    from ..checkpoint.writer import rotate_key
 
     ctx = get_ctx()
     res = rotate_key(ctx.paths, ctx.store)
@@ -188,8 +185,6 @@ def audit_rotate_key(as_json: bool) -> None:
         for old in res.retired:
             echo(f"retired (trusted for checkpoints up to size {res.retired_size}): {old}")
 
-
-# --- end issue 5 ---
 
 
 @audit_group.command("export")

@@ -93,11 +93,18 @@ def emit_json(data: Any) -> None:
 
 
 def echo(text: str = "", err: bool = False) -> None:
-    click.echo(text, err=err)
+    # click strips colour codes when stdout is not a terminal; FORCE_COLOR keeps them.
+    click.echo(text, err=err, color=True if use_color() else None)
 
 
 def use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """FORCE_COLOR (any value but 0) and NO_COLOR (any non-empty value) win over the terminal test."""
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None and force != "0":
+        return True
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
 
 
 def style(text: str, **kw: Any) -> str:

@@ -19,7 +19,8 @@ def doctor_command(apply_fix: bool, as_json: bool) -> None:
 
     Read-only unless --fix. Exit 1 when any check fails (health: blocked).
     """
-    from ..doctor import render_lines, run
+    from ..doctor.checks import run
+    from ..render import render_lines
 
     report = run(get_ctx().cwd, fix=apply_fix)
     if as_json:

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import Conflict, Denied
+from ..globs.matcher import Matcher, cached_matcher
 from ..models import Claim
 from ..ownership import LeaseInfo, OwnershipContext
-from ..paths import Matcher, cached_matcher
 from ..store import claims as claimstore
 from ..store import leases as leasestore
 from ..store import tasks as taskstore

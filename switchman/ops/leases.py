@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import BadInput, Conflict, Denied
+from ..globs.nfa import glob_sets_overlap
 from ..models import Claim, Lease, Reservation, Task
-from ..paths import glob_sets_overlap
 from ..store import claims as claimstore
 from ..store import leases as leasestore
 from ..store import tasks as taskstore

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import policy as policymod
-from ..paths import validate_glob
+from ..globs.syntax import validate_glob
 from ..store import worktrees as wtstore
 from ..store.base import Store, Tx
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..globs.matcher import cached_matcher
+from ..globs.nfa import glob_sets_overlap
 from ..jsonutil import dumps
 from ..models import Lease, Validation
-from ..paths import cached_matcher, glob_sets_overlap
 from ..specs import loads_stored
 from ..store import leases as leasestore
 from ..store import tasks as taskstore

@@ -22,8 +22,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..conftest import Cli, git
-from .helpers import (
+from testing.cli import Cli
+from testing.git import git
+from testing.stress import (
     FULL,
     console,
     contiguous,
@@ -206,7 +207,7 @@ def test_agents_hammer_one_store(initialised: Path, cli: Cli, tmp_path: Path, fi
 
 def _racing_read_ref(monkeypatch, root: Path, *, before: bool) -> list[int]:  # type: ignore[no-untyped-def]
     """Make another process append (and checkpoint) right before/after verify reads the ref."""
-    from switchman import checkpoints
+    from switchman.checkpoint import ref as checkpoints
 
     real = checkpoints.read_ref
     fired: list[int] = []

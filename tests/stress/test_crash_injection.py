@@ -29,18 +29,9 @@ import pytest
 
 from switchman import faults
 from switchman.install import HOOK_NAMES, ORIG_SUFFIX, default_interpreter, render_script
-
-from ..conftest import CONSOLE, Cli, git, write
-from .helpers import (
-    Agent,
-    UserWork,
-    console,
-    integrity,
-    size,
-    swarm,
-    table_counts,
-    verify,
-)
+from testing.cli import CONSOLE, Cli
+from testing.git import git, write
+from testing.stress import Agent, UserWork, console, integrity, size, swarm, table_counts, verify
 
 STORE_POINTS = ("store.begin", "store.execute", "store.audit", "store.before_commit", "store.after_commit")
 INSTALL_POINTS = ("install.tmp_written", "install.replaced", "install.kept_aside")

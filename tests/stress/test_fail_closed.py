@@ -34,9 +34,9 @@ from switchman import hookrun
 from switchman.install import install
 from switchman.repo import locate
 from switchman.store import sqlite as connection
-
-from ..conftest import Cli, git, write
-from .helpers import FULL, Agent, console, db_file, python_env, swarm
+from testing.cli import Cli
+from testing.git import git, write
+from testing.stress import FULL, Agent, console, db_file, python_env, swarm
 
 GATING = ("pre-commit", "pre-merge-commit", "pre-push")
 RECORDING = ("post-commit", "post-checkout", "post-merge", "post-rewrite")

@@ -22,11 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switchman.paths import Matcher, glob_sets_overlap
+from switchman.globs.matcher import Matcher
+from switchman.globs.nfa import glob_sets_overlap
 from switchman.store import audit_log, sqlite_audit
-
-from ..conftest import CONSOLE, Cli, Result, git, write
-from .helpers import (
+from testing.cli import CONSOLE, Cli, Result
+from testing.git import git, write
+from testing.stress import (
     FULL,
     UserWork,
     console,

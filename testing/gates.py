@@ -1,4 +1,4 @@
-"""Fixtures for the gate tests: real repos with the hooks installed and agents holding leases.
+"""Helpers for the gate tests: real repos with the hooks installed and agents holding leases.
 
 Everything here drives real git (`git commit`, `merge`, `push` to a local bare remote) so the
 installed hook scripts run exactly as they do for an agent; assertions read the audit trail
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from switchman.install import install
 from switchman.repo import locate
 
-from .conftest import Cli, git, write
+from .cli import Cli
+from .git import git, write
 
 # The SPEC §5 gate JSON keys, exactly.
 GATE_KEYS = {
@@ -141,14 +140,6 @@ class Env:
             git(self.root.parent, "init", "-q", "--bare", str(bare))
             git(self.root, "remote", "add", "origin", str(bare))
         return bare
-
-
-@pytest.fixture(name="env")
-def env_fixture(agents: tuple[Path, Path], initialised: Path, cli: Cli) -> Env:
-    """agent-a and agent-b (observed, no leases) with the hooks installed from the main worktree."""
-    install_hooks(initialised)
-    a, b = agents
-    return Env(initialised, a, b, cli)
 
 
 def age_lease(env: Env, lease_id: str, minutes: int = 60) -> None:

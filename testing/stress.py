@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..conftest import CONSOLE, Cli, Result, add_worktree, git, write
+from .cli import CONSOLE, Cli, Result
+from .git import add_worktree, git, write
 
 FULL = os.environ.get("SWITCHMAN_STRESS_FULL") == "1"
 

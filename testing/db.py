@@ -1,4 +1,4 @@
-"""Small helpers shared by the foundation tests (store, CLI, migration, concurrency)."""
+"""Reading the store's SQLite file directly, for test setup and inspection."""
 
 from __future__ import annotations
 
@@ -8,30 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from .conftest import Result
-
-
-def assert_error(res: Result, code: int, *needles: str) -> str:
-    """An error: the exit code, exactly one `error: ` line on stderr, no traceback."""
-    assert res.code == code, f"exit {res.code} (wanted {code}): {res.err}{res.out}"
-    assert "Traceback" not in res.err
-    lines = res.err.splitlines()
-    assert len(lines) == 1, f"stderr is not one line: {res.err!r}"
-    assert lines[0].startswith("error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def json_error(res: Result, code: int, error_code: str | None = None) -> dict[str, Any]:
-    """`--json` error: one line on stderr and exactly one JSON document on stdout."""
-    assert_error(res, code)
-    doc = json.loads(res.out)
-    assert doc["ok"] is False
-    if error_code is not None:
-        assert doc["error"]["code"] == error_code, doc
-    return doc["error"]
 
 
 def db_path(root: Path) -> Path:

@@ -1,0 +1,1 @@
+"""One module per benchmark case family; benchmarks/run.py holds the catalogue."""

@@ -1,0 +1,1 @@
+"""Scripts the cases start as separate processes (run as files, not imported)."""

@@ -1,0 +1,285 @@
+"""Checkpoint keys: their C2SP text forms, the private key file outside every worktree, and the
+repo's keyring (which public keys vouch for which checkpoint sizes)."""
+
+from __future__ import annotations
+
+import binascii
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+from ..errors import BadInput, EnvironmentProblem
+from ..records import Record
+from ..repo import RepoPaths
+from ..store.sqlite import Store
+from ..timeutil import now_iso
+from .note import (
+    ALG_ED25519,
+    Checkpoint,
+    b64,
+    ed25519_public_key,
+    ed25519_sign,
+    ed25519_verify,
+    key_hash,
+    unb64,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store.sqlite import Tx
+
+ORIGIN_PREFIX = "switchman-hook/"
+
+
+def _check_name(name: str) -> str:
+    if not name or "+" in name or any(c.isspace() for c in name):
+        raise BadInput(f"invalid key name {name!r}", "a key name has no spaces and no '+'")
+    return name
+
+
+class VerifierKey(Record):
+    """An Ed25519 public key in C2SP verifier-key form: `<name>+<hex key hash>+<base64(0x01 ‖ key)>`."""
+
+    name: str
+    key_hash: bytes
+    public_key: bytes
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}+{self.key_hash.hex()}+{b64(bytes([ALG_ED25519]) + self.public_key)}"
+
+    @classmethod
+    def parse(cls, text: str) -> VerifierKey:
+        parts = text.strip().split("+", 2)  # base64 may itself contain "+"
+        bad = BadInput(
+            f"not a verifier key: {text.strip()[:80]!r}",
+            "pass the output of `switchman-hook audit pubkey` (name+keyhash+base64)",
+        )
+        if len(parts) != 3:
+            raise bad
+        name, hash_hex, encoded = parts
+        try:
+            raw = unb64(encoded)
+            want_hash = bytes.fromhex(hash_hex)
+        except (ValueError, binascii.Error):
+            raise bad from None
+        if len(raw) != 33 or raw[0] != ALG_ED25519 or len(want_hash) != 4:
+            raise bad
+        key = cls(_check_name(name), want_hash, raw[1:])
+        if key_hash(name, key.public_key) != want_hash:
+            raise BadInput(f"verifier key {name} has a key hash that does not match its key", "copy the key again")
+        return key
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        return ed25519_verify(self.public_key, message, signature)
+
+
+class Signer(Record):
+    """An Ed25519 private key, stored in Go `note` signer-key form (`PRIVATE+KEY+name+hash+b64`)."""
+
+    name: str
+    seed: bytes
+    public_key: bytes
+
+    @classmethod
+    def from_seed(cls, name: str, seed: bytes) -> Signer:
+        return cls(_check_name(name), seed, ed25519_public_key(seed))
+
+    @classmethod
+    def generate(cls, name: str) -> Signer:
+        return cls.from_seed(name, os.urandom(32))
+
+    @property
+    def verifier(self) -> VerifierKey:
+        return VerifierKey(self.name, self.key_hash, self.public_key)
+
+    @property
+    def key_hash(self) -> bytes:
+        return key_hash(self.name, self.public_key)
+
+    @property
+    def text(self) -> str:
+        return f"PRIVATE+KEY+{self.name}+{self.key_hash.hex()}+{b64(bytes([ALG_ED25519]) + self.seed)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Signer:
+        parts = text.strip().split("+", 4)
+        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+            raise ValueError("not a PRIVATE+KEY+name+hash+base64 signer key")
+        raw = unb64(parts[4])
+        if len(raw) != 33 or raw[0] != ALG_ED25519:
+            raise ValueError("not an Ed25519 signer key")
+        signer = cls.from_seed(parts[2], raw[1:])
+        if signer.key_hash.hex() != parts[3]:
+            raise ValueError("key hash does not match the key")
+        return signer
+
+    def sign(self, message: bytes) -> bytes:
+        return ed25519_sign(self.seed, message)
+
+
+# --- the keyring -------------------------------------------------------------------------------
+
+
+class TrustedKey(Record):
+    key: VerifierKey
+    retired_size: int | None  # a retired key only vouches for checkpoints up to this size
+
+
+def signed_by(cp: Checkpoint, keys: Iterable[TrustedKey]) -> VerifierKey | None:
+    """The trusted key whose signature on `cp` verifies, else None.
+
+    As C2SP prescribes, a signature line from a known key that fails rejects the whole note;
+    lines from unknown keys are ignored. A retired key only counts up to its retirement size.
+    """
+    known = {(k.key.name, k.key.key_hash): k for k in keys}
+    good: VerifierKey | None = None
+    message = cp.text.encode("utf-8")
+    for sig in cp.signatures:
+        trusted = known.get((sig.name, sig.key_hash))
+        if trusted is None:
+            continue
+        if not trusted.key.verify(message, sig.signature):
+            return None
+        if trusted.retired_size is None or cp.size <= trusted.retired_size:
+            good = good or trusted.key
+    return good
+
+
+def repo_id(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'repo_id'").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return str(row[0]) if row and row[0] else None
+
+
+def origin_for(rid: str) -> str:
+    return ORIGIN_PREFIX + rid
+
+
+def keyring(conn: sqlite3.Connection) -> list[TrustedKey]:
+    try:
+        rows = conn.execute("SELECT verifier_key, retired_size FROM checkpoint_keys ORDER BY added_at, rowid").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    keys = []
+    for text, retired in rows:
+        try:
+            keys.append(TrustedKey(VerifierKey.parse(text), retired))
+        except BadInput:
+            continue  # a damaged keyring entry trusts nothing
+    return keys
+
+
+def public_keys(store: Store) -> list[TrustedKey]:
+    return keyring(store.conn)
+
+
+def active(keys: Sequence[TrustedKey]) -> list[VerifierKey]:
+    return [k.key for k in keys if k.retired_size is None]
+
+
+def add_key(store: Store, key: VerifierKey) -> None:
+    def fn(tx: Tx) -> None:
+        tx.execute(
+            "INSERT OR IGNORE INTO checkpoint_keys (verifier_key, key_hash, added_at) VALUES (?, ?, ?)",
+            (key.text, key.key_hash.hex(), now_iso()),
+        )
+
+    store.write(fn)
+
+
+# --- the private key, outside every worktree ---------------------------------------------------
+
+
+def config_home() -> str:
+    """$XDG_CONFIG_HOME when absolute (XDG spec), else ~/.config."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    return xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".config")
+
+
+def private_key_path(rid: str) -> str:
+    return os.path.join(config_home(), "switchman-hook", "keys", f"{rid}.key")
+
+
+def missing_key(rid: str) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"checkpoint signing key {private_key_path(rid)} is missing but this repo has checkpoints",
+        "restore it from a backup (it is never regenerated), or run `switchman-hook audit rotate-key` "
+        "to sign from now on with a new key (old checkpoints stay verifiable)",
+        code="checkpoint_key_missing",
+    )
+
+
+def read_signer(rid: str, path: str | None = None) -> Signer | None:
+    path = path or private_key_path(rid)
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvironmentProblem(f"cannot read {path}: {exc}", "restore the key from a backup", code="checkpoint_key_unreadable") from exc
+    try:
+        return Signer.parse(text)
+    except (ValueError, binascii.Error) as exc:
+        raise EnvironmentProblem(
+            f"{path} is not a valid checkpoint signing key ({exc})",
+            "restore it from a backup or run `switchman-hook audit rotate-key`",
+            code="checkpoint_key_malformed",
+        ) from exc
+
+
+def write_private(path: str, signer: Signer) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (signer.text + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def _inside(path: str, directory: str) -> bool:
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def refuse_key_inside(path: str, dirs: Iterable[str]) -> None:
+    for d in dirs:
+        if d and _inside(path, d):
+            raise EnvironmentProblem(
+                f"the checkpoint signing key {path} would live inside {d}",
+                "set XDG_CONFIG_HOME (or HOME) to a directory outside every worktree and the git dir",
+                code="checkpoint_key_in_worktree",
+            )
+
+
+def protected_dirs(paths: RepoPaths, store: Store) -> list[str]:
+    dirs = [paths.root, paths.common_dir, paths.toplevel or ""]
+    with suppress(sqlite3.Error):
+        dirs += [r["path"] for r in store.all("SELECT path FROM worktrees")]
+    return dirs
+
+
+def resolve_signer(rid: str, keys: Sequence[TrustedKey], path: str | None = None) -> Signer:
+    """The private key to sign with; finishes a rotation interrupted before its rename."""
+    path = path or private_key_path(rid)
+    signer = read_signer(rid, path)
+    trusted = active(keys)
+    if signer is not None and signer.verifier in trusted:
+        return signer
+    pending = read_signer(rid, path + ".new")
+    if pending is not None and pending.verifier in trusted:
+        os.replace(path + ".new", path)
+        return pending
+    if signer is None:
+        raise missing_key(rid)
+    raise EnvironmentProblem(
+        f"checkpoint signing key {path} ({signer.verifier.text}) is not this repo's active key",
+        "restore the right key from a backup, or run `switchman-hook audit rotate-key`",
+        code="checkpoint_key_untrusted",
+    )

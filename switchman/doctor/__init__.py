@@ -1,0 +1,1 @@
+"""`doctor`: the checks of SPEC §8 (the CHECKS table is in checks.py)."""

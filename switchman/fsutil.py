@@ -1,0 +1,61 @@
+"""File writes that a concurrent reader or a kill -9 never sees half done.
+
+One place for temp-file-plus-rename and the hard-link moves the installer uses, so every writer
+of a hook script, policy file or marker gets the same guarantees (and the crash harness's fault
+points sit in one spot).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+from . import faults
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The file's bytes, or None when there is no such file."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644, *, fault: str | None = None) -> None:
+    """Temp file in the same dir + os.replace: a reader sees the old bytes or the new, never half.
+
+    `fault` names the crash-harness fault points (`<fault>.tmp_written`, `<fault>.replaced`).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        if faults.ACTIVE and fault:  # temp file complete, not renamed
+            faults.hit(f"{fault}.tmp_written")
+        os.replace(tmp, path)
+        if faults.ACTIVE and fault:  # renamed; whatever comes next not done yet
+            faults.hit(f"{fault}.replaced")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def link_replace(src: str, dst: str) -> None:
+    """Make `dst` another name of `src`'s inode, atomically replacing whatever `dst` was."""
+    tmp = f"{dst}.new"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.link(src, tmp, follow_symlinks=False)
+    os.replace(tmp, dst)
+
+
+def next_free(path: str) -> str:
+    """`path~N` for the smallest N not taken: where a file set aside keeps its bytes."""
+    n = 1
+    while os.path.lexists(f"{path}~{n}"):
+        n += 1
+    return f"{path}~{n}"

@@ -1,0 +1,71 @@
+"""The audit trail's one verdict: the HMAC chain (SPEC §3) and the signed checkpoint (SPEC §9).
+
+`audit verify`, the push/ci gates and `doctor` all ask the same question and present the answer
+their own way; the merging of the two verdicts happens here, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import audit
+from .checkpoint.verify import CheckpointStatus, verify_log
+from .records import Record
+from .repo import RepoPaths
+from .store import audit_log
+from .store.sqlite import Store
+
+GATE_FAILURES = 20  # per verdict, in a gate's violations
+
+
+class Trail(Record):
+    chain: audit.VerifyResult
+    checkpoint: CheckpointStatus | None  # None only when `error` says why it could not be checked
+    error: Exception | None = None
+
+    @property
+    def failures(self) -> list[audit.Failure]:
+        """Every failure: the chain's, then the checkpoint's."""
+        return self.chain.failures + (self.checkpoint.failures if self.checkpoint is not None else [])
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failures
+
+    def distinct_failures(self, limit: int = GATE_FAILURES) -> list[audit.Failure]:
+        """For a gate: the chain's first failures, then checkpoint failures of codes not yet shown."""
+        shown = list(self.chain.failures[:limit])
+        codes = {f.reason_code for f in shown}
+        extra = self.checkpoint.failures if self.checkpoint is not None else []
+        return shown + [f for f in extra if f.reason_code not in codes][:limit]
+
+    def to_dict(self) -> dict[str, Any]:
+        """`audit verify --json`: the chain's fields, every failure, and the checkpoint's summary."""
+        assert self.checkpoint is not None
+        data = self.chain.to_dict()
+        checkpoint = self.checkpoint.to_dict()
+        del checkpoint["failures"]
+        data.update(
+            ok=self.ok,
+            failures=[f.__dict__ for f in self.failures],
+            uncovered=self.checkpoint.uncovered,
+            checkpoint=checkpoint,
+        )
+        return data
+
+
+def verify_trail(
+    paths: RepoPaths, store: Store, key: str | None, *, against: str | None = None, contain: bool = False
+) -> Trail:
+    """Chain and checkpoint in one pass over the rows (see checkpoint.verify.verify_log).
+
+    `contain` (doctor): a checkpoint that cannot be checked is reported in `Trail.error` with the
+    chain still verified, instead of raising; an error of the chain itself still raises.
+    """
+    try:
+        chain, status = verify_log(paths, store, key, against=against)
+    except Exception as exc:
+        if not contain:
+            raise
+        return Trail(audit_log.verify(store.conn, key), None, exc)
+    return Trail(chain, status)
