@@ -38,7 +38,7 @@ T0 = time.perf_counter()
 sys.path[:1] = []
 import switchman.hookrun as h
 T1 = time.perf_counter()
-import switchman.gates as g, switchman.checkpoint.writer as cp, switchman.ownership as own
+import switchman.gates.commit as g, switchman.gates.history as gh, switchman.checkpoint.writer as cp, switchman.ownership as own
 import switchman.fingerprints as fp, switchman.ops.validation as val, switchman.repo as repo
 import switchman.store.snapshots as snap
 from switchman.store import sqlite as con
@@ -69,8 +69,8 @@ wrap(con.Tx, "audit_many", "audit rows (Tx.audit_many, every batch)")
 wrap(val, "evaluate_lease", "boundary validation")
 wrap(val, "record_touched_paths", "dependency check (other tasks' scopes)")
 wrap(cp, "write_checkpoint", "signed checkpoint (sign + ref)")
-wrap(g, "_head", "rev-parse HEAD: wait")
-wrap(g, "detect_operation", "detect operation")
+wrap(gh, "_head", "rev-parse HEAD: wait")
+wrap(gh, "detect_operation", "detect operation")
 _open = con.Store.open.__func__
 def opener(cls, *a, **k):
     t = time.perf_counter()

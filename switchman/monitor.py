@@ -39,7 +39,7 @@ from . import policy as policymod
 from .cli_quote import shown
 from .errors import SwitchmanError
 from .fingerprints import DELETED, Change
-from .gates import compliance_for, record_observations, stale_minutes
+from .gates.common import compliance_for, record_observations, stale_minutes
 from .ops.claims import load_context
 from .ownership import Decision
 from .repo import git_env, run_git
@@ -647,32 +647,3 @@ def _summary(reports: list[WorktreeReport], skipped: list[Skipped]) -> str:
     if skipped:
         text += f"; {len(skipped)} skipped"
     return text
-
-
-def format_result(result: MonitorResult, *, quiet: bool = False) -> str:
-    """Short human summary; `quiet` leaves out worktrees where nothing happened."""
-    lines = [f"switchman monitor: {result.summary}"]
-    for r in result.worktrees:
-        busy = r.observed or r.quarantined or r.warnings or r.failures
-        if quiet and not busy:
-            continue
-        head = f"  {r.name} [{r.mode}, {r.compliance_state}]: {len(r.changed_files)} changed"
-        if r.baselined:
-            head += " (first pass: baseline recorded)"
-        elif r.observed:
-            head += f", {len(r.observed)} new"
-        lines.append(head)
-        for o in r.observed[:50]:
-            lines.append(f"    {'allowed' if o.allowed else 'denied '} {shown(o.file)} [{o.reason_code}]")
-        if len(r.observed) > 50:
-            lines.append(f"    … and {len(r.observed) - 50} more (`switchman-hook monitor once --json`)")
-        for q in r.quarantined:
-            where = f" → {shown(q.quarantine_path)}" if q.quarantine_path else ""
-            lines.append(f"    quarantined {shown(q.file)} ({q.action}){where}")
-        for w in r.warnings:
-            lines.append(f"    warning: {w}")
-        for f in r.failures:
-            lines.append(f"    FAILED: {f}")
-    for s in result.skipped:
-        lines.append(f"  {s.name}: skipped ({s.reason})")
-    return "\n".join(lines)

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import reasons
 from .globs.matcher import Matcher
 from .records import Record, factory
 
-ALLOWED = frozenset({"path_claimed", "path_within_task_scope", "policy_exception_allowed"})
+ALLOWED = reasons.ALLOWED
+# What `judge` can deny a path with (the other refusals in `reasons` come from gates and claims).
 VIOLATIONS = frozenset(
     {
-        "no_active_lease",
-        "lease_expired",
-        "path_claimed_by_other_lease",
-        "path_scoped_by_other_lease",
-        "path_not_claimed",
+        reasons.NO_ACTIVE_LEASE,
+        reasons.LEASE_EXPIRED,
+        reasons.PATH_CLAIMED_BY_OTHER_LEASE,
+        reasons.PATH_SCOPED_BY_OTHER_LEASE,
+        reasons.PATH_NOT_CLAIMED,
     }
 )
+
 
 
 class Decision(Record):
@@ -90,17 +93,9 @@ def fix_for(decision: Decision, worktree: str, lease: LeaseInfo | None) -> str:
     """The command (or action) that resolves a violation, for hook output and JSON."""
     from .cli_quote import quote
 
-    code = decision.reason_code
-    if code == "no_active_lease":
-        return f"switchman-hook lease next {quote(worktree)}  (or: lease acquire TASK {quote(worktree)})"
-    if code == "lease_expired" and lease is not None:
-        return f"switchman-hook lease heartbeat {lease.id}"
-    if code == "path_not_claimed" and lease is not None:
-        return f"switchman-hook claim {lease.task_id} {quote(worktree)} {quote(decision.file)}"
-    if code in ("path_claimed_by_other_lease", "path_scoped_by_other_lease") and decision.holder:
-        h = decision.holder
-        return (
-            f"coordinate with task {h.get('task_id')} in worktree {h.get('worktree')} (it holds this path), "
-            f"or unstage it: git restore --staged -- {quote(decision.file)}"
-        )
-    return ""
+    values: dict[str, object] = {"worktree": quote(worktree), "path": quote(decision.file)}
+    if lease is not None:
+        values.update(lease_id=lease.id, task_id=lease.task_id)
+    if decision.holder:
+        values.update(holder_task=decision.holder.get("task_id"), holder_worktree=decision.holder.get("worktree"))
+    return reasons.fix(decision.reason_code, **values)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from switchman import fingerprints as fp
-from switchman.gates import commit_gate
+from switchman.gates.commit import commit_gate
 from switchman.repo import locate
 from switchman.store.sqlite import Store
 from testing.cli import Cli

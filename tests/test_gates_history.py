@@ -606,14 +606,14 @@ def test_missing_key_guarded_refuses(env: Env) -> None:
     ],
 )
 def test_operation_from_reflog_message(message: str, op: str | None) -> None:
-    from switchman.gates import _operation_from_message
+    from switchman.gates.history import _operation_from_message
 
     assert _operation_from_message(message) == op
 
 
 def test_incoming_heads_sources(env: Env) -> None:
     """pre-merge-commit finds the merged heads without MERGE_HEAD: GITHEAD_*, the reflog action, FETCH_HEAD."""
-    from switchman.gates import _incoming_heads
+    from switchman.gates.merge import _incoming_heads
     from switchman.repo import locate
 
     env.lease("agent-a", "src/auth/login.py")

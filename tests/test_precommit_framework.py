@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from switchman import hookrun
+from switchman import hookenv
 from testing.cli import Cli
 from testing.git import add_worktree, git, write
 from testing.wheelhouse import HOOK_TYPES, PROJECT, PreCommitKit, prepare
@@ -100,7 +100,7 @@ def test_record_maps_pre_commit_stage_environment(env: dict[str, str], expected:
     monkeypatch.setenv("PRE_COMMIT", "1")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert hookrun._framework_name("record", gitdir) == expected
+    assert hookenv.framework_name("record", gitdir) == expected
 
 
 @pytest.mark.parametrize(
@@ -128,9 +128,9 @@ def test_gate_tells_pre_merge_commit_from_pre_commit(
         monkeypatch.setenv(key, value)
     if merge_head:
         Path(gitdir.git_dir, "MERGE_HEAD").write_text("b" * 40 + "\n")
-    assert hookrun._framework_name("gate", gitdir) == expected
-    assert hookrun._framework_name("push-gate", gitdir) == "pre-push"
-    assert hookrun._framework_name("pre-commit", gitdir) == "pre-commit"  # git hook names pass through
+    assert hookenv.framework_name("gate", gitdir) == expected
+    assert hookenv.framework_name("push-gate", gitdir) == "pre-push"
+    assert hookenv.framework_name("pre-commit", gitdir) == "pre-commit"  # git hook names pass through
 
 
 # --- pre-push: pre-commit's environment → git's ref line ----------------------------------------
@@ -178,7 +178,7 @@ def test_push_lines_remote_oid_known_is_kept(pushed: SimpleNamespace, monkeypatc
     # remote ref's oid, known here (e.g. a forced push over a tip fetched from elsewhere): git's own
     # line carried it, and the gate must exclude exactly it.
     _pre_push_env(monkeypatch, "refs/heads/feature", "refs/heads/other", pushed.main, pushed.feature)
-    remote, url, lines = hookrun._push_lines([])
+    remote, url, lines = hookenv.push_lines([])
     assert (remote, url) == ("origin", os.environ["PRE_COMMIT_REMOTE_URL"])
     assert lines == [f"refs/heads/feature {pushed.feature} refs/heads/other {pushed.main}"]
 
@@ -187,7 +187,7 @@ def test_push_lines_parent_of_first_new_commit_means_remote_ref_unknown(pushed: 
     # New branch: pre-commit gives FROM = parent of the first commit not on the remote; git's own
     # line had a zero remote oid, so the gate must fall back to `--not --remotes=origin`.
     _pre_push_env(monkeypatch, "refs/heads/feature", "refs/heads/feature", pushed.remote_main, pushed.feature)
-    _, _, lines = hookrun._push_lines([])
+    _, _, lines = hookenv.push_lines([])
     assert lines == [f"refs/heads/feature {pushed.feature} refs/heads/feature {ZERO}"]
 
 
@@ -200,7 +200,7 @@ def test_push_lines_whole_history_new_resolves_the_local_ref(repo: Path, monkeyp
     monkeypatch.setenv("PRE_COMMIT_REMOTE_NAME", "origin")
     monkeypatch.setenv("PRE_COMMIT_REMOTE_URL", "../remote.git")
     _pre_push_env(monkeypatch, "refs/heads/main", "refs/heads/main", None, None)
-    _, _, lines = hookrun._push_lines([])
+    _, _, lines = hookenv.push_lines([])
     assert lines == [f"refs/heads/main {git(repo, 'rev-parse', 'main').strip()} refs/heads/main {ZERO}"]
 
 
@@ -210,7 +210,7 @@ def test_push_lines_without_a_push_behind_it_is_empty(repo: Path, monkeypatch: p
     for key in [k for k in os.environ if k.startswith("PRE_COMMIT")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("PRE_COMMIT", "1")
-    assert hookrun._push_lines([]) == ("", "", [])
+    assert hookenv.push_lines([]) == ("", "", [])
 
 
 def test_push_lines_direct_hook_reads_git_argv_and_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,7 +220,7 @@ def test_push_lines_direct_hook_reads_git_argv_and_stdin(monkeypatch: pytest.Mon
     monkeypatch.setenv("PRE_COMMIT_TO_REF", "c" * 40)
     line = f"refs/heads/main {'a' * 40} refs/heads/main {ZERO}"
     monkeypatch.setattr(sys, "stdin", io.StringIO(line + "\n"))
-    assert hookrun._push_lines(["origin", "/srv/remote.git"]) == ("origin", "/srv/remote.git", [line])
+    assert hookenv.push_lines(["origin", "/srv/remote.git"]) == ("origin", "/srv/remote.git", [line])
 
 
 # --- the real framework, offline ---------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..jsonutil import dumps
-from .common import INT64_MAX, echo, emit_json, get_ctx, json_option, show_path, table
+from ..render import table
+from .common import INT64_MAX, echo, emit_json, get_ctx, json_option, show_path
 
 
 @click.group("audit")

@@ -111,16 +111,6 @@ def style(text: str, **kw: Any) -> str:
     return click.style(text, **kw) if use_color() else text
 
 
-def table(rows: list[list[str]], headers: list[str]) -> str:
-    if not rows:
-        return ""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
-    return "\n".join(lines)
-
-
 def show_path(path: str) -> str:
     """A file name made safe for one terminal line (newlines, non-UTF-8 bytes escaped)."""
     return shown(path)

@@ -29,7 +29,7 @@ def gate_json(result: Any) -> dict[str, Any]:
 
 
 def _finish(result: Any, as_json: bool) -> None:
-    from ..report import format_gate
+    from ..render import format_gate
 
     if as_json:
         emit_json(gate_json(result))
@@ -51,7 +51,7 @@ def gate_commit(as_json: bool) -> None:
 
     `changed_files` lists every change in the worktree; only strict mode refuses unstaged ones.
     """
-    from ..gates import commit_gate
+    from ..gates.commit import commit_gate
 
     ctx = get_ctx()
     _finish(commit_gate(ctx.paths, ctx.store, scan_worktree=True), as_json)
@@ -62,7 +62,7 @@ def gate_commit(as_json: bool) -> None:
 @json_option
 def gate_merge(ref: str | None, as_json: bool) -> None:
     """Refuse merging tasks whose boundary validation is blocked or dependencies are stale."""
-    from ..gates import merge_gate
+    from ..gates.merge import merge_gate
 
     ctx = get_ctx()
     _finish(merge_gate(ctx.paths, ctx.store, ref=ref), as_json)
@@ -74,7 +74,7 @@ def gate_merge(ref: str | None, as_json: bool) -> None:
 @json_option
 def gate_push(remote: str, url: str, as_json: bool) -> None:
     """Pre-push gate: refs on stdin as git gives them (`<local ref> <sha> <remote ref> <sha>`)."""
-    from ..gates import push_gate
+    from ..gates.push import push_gate
 
     ctx = get_ctx()
     lines = sys.stdin.read().splitlines()
@@ -86,7 +86,7 @@ def gate_push(remote: str, url: str, as_json: bool) -> None:
 @json_option
 def gate_ci(base: str | None, as_json: bool) -> None:
     """Repo-level gate: audit verifies, no blocked validations, provenance for every commit."""
-    from ..gates import ci_gate
+    from ..gates.ci import ci_gate
 
     ctx = get_ctx()
     _finish(ci_gate(ctx.paths, ctx.store, base), as_json)

@@ -7,7 +7,8 @@ import os
 import click
 
 from ..models import to_dict
-from .common import echo, emit_json, get_ctx, json_option, show_path, table
+from ..render import table
+from .common import echo, emit_json, get_ctx, json_option, show_path
 
 
 @click.group("hooks")

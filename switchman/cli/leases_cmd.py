@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import echo, emit_json, get_ctx, json_option, show_path, table, worktree_ref
+from ..render import table
+from .common import echo, emit_json, get_ctx, json_option, show_path, worktree_ref
 
 
 @click.group("lease")

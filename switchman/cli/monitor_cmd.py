@@ -22,8 +22,8 @@ def monitor_group() -> None:
 @json_option
 def monitor_once(quarantine: bool, as_json: bool) -> None:
     """One pass over every registered worktree whose directory exists."""
-    from ..monitor import format_result
     from ..monitor import monitor_once as run_once
+    from ..render import format_result
 
     result = run_once(get_ctx().store, quarantine=quarantine)
     if as_json:
@@ -45,7 +45,8 @@ def monitor_watch(interval: float, quarantine: bool, iterations: int | None, as_
     The first pass is always printed; later ones only when something happened. Exit 1 when a
     quarantine action failed in any pass (with --iterations).
     """
-    from ..monitor import format_result, monitor_once
+    from ..monitor import monitor_once
+    from ..render import format_result
 
     ctx = get_ctx()
     ctx.json = as_json

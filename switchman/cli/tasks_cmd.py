@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from ..errors import BadInput
-from .common import INT64, echo, emit_json, get_ctx, json_option, show_path, table
+from ..render import table
+from .common import INT64, echo, emit_json, get_ctx, json_option, show_path
 
 MAX_SPEC_BYTES = 1 << 20
 

@@ -222,8 +222,8 @@ def framework_check(c: Ctx) -> Iterator[Check]:
 
 
 def hook_failures_check(c: Ctx) -> Iterator[Check]:
-    """Hooks that could not use the store leave a line outside it (hookrun.FAILURE_LOG)."""
-    from ..hookrun import FAILURE_LOG  # upward: import it from failclosed.py once that holds it
+    """Hooks that could not use the store leave a line outside it (failclosed.FAILURE_LOG)."""
+    from ..failclosed import FAILURE_LOG
 
     path = os.path.join(c.paths.common_dir, FAILURE_LOG)
     try:
