@@ -26,10 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from switchman import audit, merkle  # noqa: E402
+from switchman import audit  # noqa: E402
 from switchman.checkpoint import verify as cpverify  # noqa: E402
 from switchman.checkpoint import writer as checkpoints  # noqa: E402
-from switchman.store import Store  # noqa: E402
+from switchman.store import audit_log  # noqa: E402
+from switchman.store.sqlite import Store  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CONSOLE = str(BIN / "switchman-hook")
@@ -77,7 +78,7 @@ def bulk_rows(store: Store, n: int) -> None:
         "created_at, sequence, prev_hash, entry_hash, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
-    merkle.rebuild(conn)
+    audit_log.tree_rebuild(conn)
     conn.execute("COMMIT")
 
 
@@ -85,7 +86,7 @@ COLD = """
 import sys, time
 t0 = time.perf_counter()
 from switchman.checkpoint import writer as checkpoints
-from switchman.store import Store
+from switchman.store.sqlite import Store
 store = Store.open(sys.argv[1])
 with checkpoints.suspended():
     store.write(lambda tx: tx.audit("task_created", "info", task_id="cold"))
@@ -133,7 +134,7 @@ def main() -> None:
         paths = locate(repo)
         t = time.perf_counter()
         leaves: list[bytes] = []
-        result = audit.verify(store.conn, store.key(), leaves=leaves)
+        result = audit_log.verify(store.conn, store.key(), leaves=leaves)
         t_chain = time.perf_counter() - t
         t = time.perf_counter()
         status = cpverify.verify_checkpoint(paths, store, leaves=leaves)

@@ -39,8 +39,9 @@ sys.path[:1] = []
 import switchman.hookrun as h
 T1 = time.perf_counter()
 import switchman.gates.commit as g, switchman.gates.history as gh, switchman.checkpoint.writer as cp, switchman.ownership as own
-import switchman.fingerprints as fp, switchman.validation as val, switchman.repo as repo
-from switchman.store import connection as con
+import switchman.fingerprints as fp, switchman.ops.validation as val, switchman.repo as repo
+import switchman.store.snapshots as snap
+from switchman.store import sqlite as con
 T2 = time.perf_counter()
 log = []
 def wrap(obj, name, label):
@@ -61,8 +62,8 @@ wrap(fp, "staged_changes", "diff-index: wait + parse")
 wrap(repo.GitProcess, "result", "waiting for git (every command, incl. the above)")
 wrap(fp, "worktree_changes", "git status + hash changed files")
 wrap(g, "resolve_worktree", "resolve worktree")
-wrap(own.OwnershipContext, "load", "ownership: claims + scopes")
-wrap(fp, "diff_snapshot", "snapshot diff")
+wrap(g, "load_context", "ownership: claims + scopes")
+wrap(snap, "diff_snapshot", "snapshot diff")
 wrap(g, "record_observations", "write_observed rows (judge + append)")
 wrap(con.Tx, "audit_many", "audit rows (Tx.audit_many, every batch)")
 wrap(val, "evaluate_lease", "boundary validation")

@@ -2,7 +2,8 @@
 
 entry_hash = sha256(canonical JSON of the row); signature = HMAC-SHA256(key = the 64-char hex
 text of audit.key, msg = entry_hash hex). Each row's prev_hash is the previous row's entry_hash.
-Rows are appended only inside the caller's write transaction, so the sequence cannot fork.
+Pure: no database, no files. The store's backend appends rows (`Tx.audit_many`) and reads
+them back; this module says what a row's bytes must be and checks a walk over given rows.
 """
 
 from __future__ import annotations
@@ -11,18 +12,12 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import merkle  # issue 5: the appending transaction folds each row into the Merkle tree
-from .errors import BadInput, EnvironmentProblem
+from .errors import BadInput
 from .jsonutil import dumps
 from .records import Record, asdict, factory
-from .timeutil import now_iso
-
-KEY_FILE = "audit.key"
 
 CANONICAL_KEYS = (
     "sequence",
@@ -51,14 +46,13 @@ FAILURE_CODES = (
     "signature_mismatch",
     "unsigned_row",
     "key_missing",
-    # --- issue 5: checkpoints (SPEC §9, switchman/checkpoints.py) ---
+    # checkpoints (SPEC §9)
     "log_shorter_than_checkpoint",
     "checkpoint_root_mismatch",
     "checkpoint_signature_invalid",
     "checkpoint_rollback",
     "fork_detected",
     "inclusion_proof_invalid",
-    # --- end issue 5 ---
 )
 
 
@@ -72,71 +66,6 @@ def entry_hash(event: dict[str, Any]) -> str:
 
 def sign(key_text: str, digest_hex: str) -> str:
     return hmac.new(key_text.encode("utf-8"), digest_hex.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-# --- key -------------------------------------------------------------------------------------
-
-
-def key_path(state_dir: str) -> str:
-    return os.path.join(state_dir, KEY_FILE)
-
-
-def read_key(state_dir: str) -> str | None:
-    """The HMAC key text, or None when the file is absent. A malformed key is an error."""
-    path = key_path(state_dir)
-    try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentProblem(
-            f"cannot read {path}: {exc}", "restore audit.key from a backup", code="key_unreadable"
-        ) from exc
-    key = text.strip()
-    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
-        raise EnvironmentProblem(
-            f"{path} is not 64 lowercase hex characters",
-            "restore audit.key from a backup; never regenerate it while the log has rows",
-            code="key_malformed",
-        )
-    return key
-
-
-def create_key(state_dir: str) -> str:
-    """Write a fresh key with mode 0600, never replacing one, never visible half-written.
-
-    The key goes to a private temp file first and is hard-linked into place: a concurrent
-    reader sees either no key or the whole key, and an existing key always wins.
-    """
-    key = os.urandom(32).hex()
-    final = key_path(state_dir)
-    tmp = f"{final}.tmp.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (key + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.chmod(tmp, 0o600)
-        os.link(tmp, final)
-    except FileExistsError:
-        existing = read_key(state_dir)
-        if existing is None:  # pragma: no cover - removed between link and read
-            raise
-        return existing
-    finally:
-        os.unlink(tmp)
-    return key
-
-
-def key_missing_error(state_dir: str) -> EnvironmentProblem:
-    return EnvironmentProblem(
-        f"audit key {key_path(state_dir)} is missing but the audit log has rows",
-        "restore .switchman/audit.key from a backup; it is never regenerated",
-        code="key_missing",
-    )
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -166,29 +95,9 @@ def row_from(values: tuple[Any, ...]) -> AuditRow:
     return AuditRow(*[os.fsdecode(v) if isinstance(v, bytes) else v for v in values])
 
 
-def db_text(value: str | None) -> str | bytes | None:
-    """SQLite text for a value that may hold lone surrogates (non-UTF-8 file names).
-
-    Python's sqlite3 refuses such str; we store the original bytes as a BLOB instead and
-    `row_from` turns them back into the same str, so hashes recompute identically.
-    """
-    if value is None or value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(value)
-    return value
-
-
 # One encoder with exactly `jsonutil.dumps`'s settings: its output equals `dumps` whenever it is
 # pure ASCII (lone surrogates, which `dumps` escapes, can only hide in non-ASCII text).
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_INSERT = (
-    "INSERT INTO audit_log (event_type, status, reason_code, worktree, task_id, lease_id, "
-    "file_path, details, created_at, sequence, prev_hash, entry_hash, signature) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
 _EVENT_KEYS = frozenset(
     ("event_type", "status", "reason_code", "worktree", "task_id", "lease_id", "file_path", "details", "created_at")
 )
@@ -259,41 +168,11 @@ def _canonical_text(
     return text if text.isascii() else None
 
 
-def append(
-    conn: sqlite3.Connection,
-    key: str,
-    event_type: str,
-    status: str = "info",
-    *,
-    reason_code: str | None = None,
-    worktree: str | None = None,
-    task_id: str | None = None,
-    lease_id: str | None = None,
-    file_path: str | None = None,
-    details: Any = None,
-    created_at: str | None = None,
-) -> AuditRow:
-    """Append one signed row. Must run inside the caller's BEGIN IMMEDIATE transaction."""
-    event = {
-        "event_type": event_type,
-        "status": status,
-        "reason_code": reason_code,
-        "worktree": worktree,
-        "task_id": task_id,
-        "lease_id": lease_id,
-        "file_path": file_path,
-        "details": details,
-        "created_at": created_at,
-    }
-    return append_many(conn, key, [event])[0]
+def check_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batch as a list, refused before any row is written when an event is malformed.
 
-
-def append_many(conn: sqlite3.Connection, key: str, events: Iterable[dict[str, Any]]) -> list[AuditRow]:
-    """Append signed rows in order, as `append` would one by one, in the caller's transaction.
-
-    Each event is a dict of `append`'s arguments (`event_type` required; `status` defaults to
-    info, the rest to None). One chain-head read, one `executemany`, one Merkle fold: a commit
-    recording 1,000 `write_observed` rows pays four statements, not 4,000.
+    Each event is a dict of `Tx.audit`'s arguments (`event_type` required; `status` defaults to
+    info, the rest to None).
     """
     batch = list(events)
     for ev in batch:
@@ -303,21 +182,30 @@ def append_many(conn: sqlite3.Connection, key: str, events: Iterable[dict[str, A
         status = ev.get("status", "info")
         if status not in STATUSES:
             raise BadInput(f"audit status {status!r} is not one of {', '.join(STATUSES)}")
-    if not batch:
-        return []
-    last = conn.execute(
-        "SELECT sequence, entry_hash FROM audit_log WHERE sequence IS NOT NULL "
-        "ORDER BY sequence DESC LIMIT 1"
-    ).fetchone()
-    first_seq = (last[0] + 1) if last else 1
-    first_prev = last[1] if last else None
+    return batch
+
+
+Sealed = tuple[Any, ...]  # AuditRow's fields without the id: event_type ... signature
+
+
+def seal(
+    batch: list[dict[str, Any]],
+    first_sequence: int,
+    first_prev: str | None,
+    key: str,
+    now: Callable[[], str],
+) -> tuple[list[Sealed], list[bytes]]:
+    """Number, chain, hash and sign checked events after the chain head (first_sequence - 1).
+
+    Returns the rows (AuditRow's fields after `id`, details as JSON text) and their RFC 6962
+    leaf hashes, for one Merkle fold. `now` is called once, only if an event has no created_at.
+    """
     key_bytes = key.encode("utf-8")
     sha256 = hashlib.sha256
     hmac_digest = hmac.digest
-    now: str | None = None
-    params: list[tuple[Any, ...]] = []
-    texts: list[tuple[str | None, str | None, str | None]] = []  # worktree, file_path, details as str
-    leaves: list[bytes] = []  # RFC 6962 leaf hashes of the new rows, for one Merkle fold
+    stamp: str | None = None
+    rows: list[Sealed] = []
+    leaves: list[bytes] = []
     prev_hash = first_prev
     for i, ev in enumerate(batch):
         details = ev.get("details")
@@ -325,10 +213,10 @@ def append_many(conn: sqlite3.Connection, key: str, events: Iterable[dict[str, A
             details = _fast_dumps(details)
         created_at = ev.get("created_at")
         if not created_at:
-            if now is None:
-                now = now_iso()
-            created_at = now
-        sequence = first_seq + i
+            if stamp is None:
+                stamp = now()
+            created_at = stamp
+        sequence = first_sequence + i
         event_type = ev["event_type"]
         status = ev.get("status", "info")
         reason_code = ev.get("reason_code")
@@ -342,16 +230,16 @@ def append_many(conn: sqlite3.Connection, key: str, events: Iterable[dict[str, A
         raw_digest = sha256(canonical_text.encode("utf-8")).digest()
         digest = raw_digest.hex()
         signature = hmac_digest(key_bytes, digest.encode("ascii"), "sha256").hex()
-        params.append(
+        rows.append(
             (
                 event_type,
                 status,
                 reason_code,
-                db_text(worktree),
+                worktree,
                 task_id,
                 lease_id,
-                db_text(file_path),
-                db_text(details),
+                file_path,
+                details,
                 created_at,
                 sequence,
                 prev_hash,
@@ -359,63 +247,9 @@ def append_many(conn: sqlite3.Connection, key: str, events: Iterable[dict[str, A
                 signature,
             )
         )
-        texts.append((worktree, file_path, details))
         leaves.append(sha256(b"\x00" + raw_digest).digest())
         prev_hash = digest
-    if len(params) == 1:
-        last_id = conn.execute(_INSERT, params[0]).lastrowid or 0
-    else:
-        conn.executemany(_INSERT, params)
-        last_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-    # Row ids: one writer holds the lock and AUTOINCREMENT hands out consecutive ids.
-    first_id = int(last_id) - len(params) + 1
-    rows = [
-        AuditRow(first_id + i, p[0], p[1], p[2], t[0], p[4], p[5], t[1], t[2], p[8], p[9], p[10], p[11], p[12])
-        for i, (p, t) in enumerate(zip(params, texts, strict=True))
-    ]
-    # --- issue 5: fold the rows into the Merkle tree in the same transaction, and make sure the
-    # post-commit checkpoint writer is registered (imported on first append, whoever opened the
-    # Store: CLI, hook runner, installer), so only processes that append pay for it.
-    merkle.fold_leaves(conn, first_seq, first_prev, leaves, prev_hash)
-    if "switchman.checkpoint.writer" not in sys.modules:
-        from .checkpoint import writer  # noqa: F401
-    # --- end issue 5 ---
-    return rows
-
-
-def iter_rows(conn: sqlite3.Connection, since_sequence: int | None = None) -> Iterator[AuditRow]:
-    sql = f"SELECT {ROW_COLUMNS} FROM audit_log"
-    params: tuple[Any, ...] = ()
-    if since_sequence is not None:
-        sql += " WHERE sequence > ?"
-        params = (since_sequence,)
-    for values in conn.execute(sql + " ORDER BY id", params):
-        yield row_from(values)
-
-
-def list_rows(
-    conn: sqlite3.Connection,
-    *,
-    event_type: str | None = None,
-    status: str | None = None,
-    task_id: str | None = None,
-    worktree: str | None = None,
-    limit: int | None = 50,
-) -> list[AuditRow]:
-    """Newest first."""
-    clauses, params = [], []
-    for column, value in (("event_type", event_type), ("status", status), ("task_id", task_id), ("worktree", worktree)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    sql = f"SELECT {ROW_COLUMNS} FROM audit_log"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    sql += " ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [row_from(v) for v in conn.execute(sql, params)]
+    return rows, leaves
 
 
 # --- verify ----------------------------------------------------------------------------------
@@ -443,16 +277,16 @@ class VerifyResult(Record):
         }
 
 
-def verify(
-    conn: sqlite3.Connection,
+def verify_rows(
+    rows: Iterable[tuple[Any, ...]],
     key: str | None,
     *,
     max_failures: int = 1000,
     leaves: list[bytes] | None = None,
 ) -> VerifyResult:
-    """Walk the rows in insertion order and check sequence, chain, hash and signature.
+    """Walk the rows (ROW_COLUMNS tuples, in id order) and check sequence, chain, hash, signature.
 
-    `leaves` (issue 5), when given, receives the Merkle leaf hash of every signed, sequenced row
+    `leaves`, when given, receives the Merkle leaf hash of every signed, sequenced row
     in walk order, computed from the *recomputed* entry hash, so checkpoints are checked against
     what the rows say rather than what their entry_hash column claims, in the same single pass.
     """
@@ -466,14 +300,12 @@ def verify(
         if len(failures) < max_failures:
             failures.append(Failure(values[0], values[10], code, message))
 
-    rows = conn.execute(f"SELECT {ROW_COLUMNS} FROM audit_log ORDER BY id")
-    rows.arraysize = 4096
     key_bytes = key.encode("utf-8") if key is not None else None
     sha256 = hashlib.sha256
     hmac_digest = hmac.digest
     compare = hmac.compare_digest
     decode = os.fsdecode
-    # Speed (issue 5: 100k rows < 3 s; issue 6: 1M rows <= 10 s): rows stay tuples (no AuditRow
+    # Speed (1M rows in seconds, benchmarks/README.md): rows stay tuples (no AuditRow
     # per row) and are formatted directly; anything else (non-ASCII, odd types) takes canonical().
     canonical_text = _canonical_text
     for values in rows:
@@ -501,7 +333,7 @@ def verify(
         digest = raw.hex()
         if digest != ehash:
             fail(values, "entry_hash_mismatch", f"row {rid} content does not match its entry hash")
-        if leaves is not None and sequence is not None:  # issue 5
+        if leaves is not None and sequence is not None:
             leaves.append(sha256(b"\x00" + raw).digest())
         if key_bytes is not None:
             expect_sig = hmac_digest(key_bytes, ehash.encode("utf-8"), "sha256").hex()

@@ -19,11 +19,11 @@ and `kill PID POINT N` just before the kill, so the harness knows how far each p
 where it died.
 
 Fault points (grep for `faults.hit`):
-  store.begin          switchman/store/connection.py  `_write`: BEGIN IMMEDIATE succeeded, fn not run
-  store.execute        switchman/store/connection.py  `Tx.execute`: after each statement, mid-transaction
-  store.audit          switchman/store/connection.py  `Tx.audit`: after an audit row was appended
-  store.before_commit  switchman/store/connection.py  `_write`: fn(tx) returned, COMMIT not yet run
-  store.after_commit   switchman/store/connection.py  `_write`: committed, after_append (checkpoint) not run
+  store.begin          switchman/store/sqlite.py  `_write`: BEGIN IMMEDIATE succeeded, fn not run
+  store.execute        switchman/store/sqlite.py  `Tx.execute`: after each statement, mid-transaction
+  store.audit          switchman/store/sqlite.py  `Tx.audit`: after an audit row was appended
+  store.before_commit  switchman/store/sqlite.py  `_write`: fn(tx) returned, COMMIT not yet run
+  store.after_commit   switchman/store/sqlite.py  `_write`: committed, after_commit (checkpoint) not run
   install.tmp_written  switchman/install.py  `_atomic_write`: temp file complete, not yet renamed
   install.replaced     switchman/install.py  `_atomic_write`: renamed into place (before the next hook)
   install.kept_aside   switchman/install.py  `_keep_aside`: foreign hook hard-linked to .switchman-orig

@@ -119,9 +119,9 @@ def _prefetch(name: str, paths: object) -> None:
 
 
 def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # type: ignore[no-untyped-def]
-    from .store import Store
+    from .state import open_store
 
-    store = Store.open(paths.state_dir)
+    store = open_store(paths)
     try:
         handler = HANDLERS.get(name)
         if handler is None:

@@ -254,11 +254,12 @@ def _read_manifest(hooks_dir: str) -> dict[str, Any]:
 
 def _audit(paths: RepoPaths, event_type: str, details: dict[str, Any]) -> None:
     """Record the change when the repo is initialised; hooks can be installed before `init`."""
-    from .store.connection import DB_FILE, Store
+    from .state import open_store
+    from .store.sqlite import DB_FILE
 
     if not os.path.exists(os.path.join(paths.state_dir, DB_FILE)):
         return
-    store = Store.open(paths.state_dir)
+    store = open_store(paths)
     try:
         store.write(lambda tx: tx.audit(event_type, "info", details=details))
     finally:

@@ -5,16 +5,15 @@ Merkle root signed into a checkpoint can. Leaves are the rows' 32-byte entry has
 not hex), hashed as RFC 6962 leaves. The core functions take raw leaf *data* so the RFC test
 vectors apply unchanged.
 
-The appending transaction folds each new leaf into a compact range (the O(log n) stack of perfect
-subtree roots on the tree's right edge) kept in table `audit_tree`, so writing a checkpoint never
-rescans the log. `audit verify` never trusts that table: it recomputes the tree from recomputed
-entry hashes.
+Pure math. The appending transaction folds each new leaf into a `CompactRange` (the O(log n) stack
+of perfect subtree roots on the tree's right edge) that the store keeps (`store/audit_log.py`), so
+writing a checkpoint never rescans the log. `audit verify` never trusts that stored state: it
+recomputes the tree from recomputed entry hashes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 HASH_SIZE = 32
@@ -242,109 +241,3 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         fn >>= 1
         sn >>= 1
     return fr == old_root and sr == new_root and sn == 0
-
-
-# --- the persisted compact range (table audit_tree, schema v3) ---------------------------------
-
-
-def load_range(conn: sqlite3.Connection) -> tuple[CompactRange, str | None] | None:
-    """The stored compact range and the entry hash of its last leaf, or None when absent."""
-    row = conn.execute("SELECT size, last_hash, stack FROM audit_tree WHERE id = 1").fetchone()
-    if row is None:
-        return None
-    try:
-        return CompactRange.from_blob(int(row[0]), bytes(row[2] or b"")), row[1]
-    except ValueError:
-        return None
-
-
-def stored_leaves(conn: sqlite3.Connection, below_sequence: int | None = None) -> list[bytes]:
-    """Leaf hashes from the stored entry_hash column, in sequence order (for rebuilds only)."""
-    sql = "SELECT entry_hash FROM audit_log WHERE sequence IS NOT NULL AND entry_hash IS NOT NULL"
-    params: tuple[int, ...] = ()
-    if below_sequence is not None:
-        sql += " AND sequence < ?"
-        params = (below_sequence,)
-    return [entry_leaf(h) for (h,) in conn.execute(sql + " ORDER BY sequence", params)]
-
-
-def _save(conn: sqlite3.Connection, cr: CompactRange, last_hash: str | None) -> None:
-    conn.execute(
-        "INSERT INTO audit_tree (id, size, last_hash, stack, root) VALUES (1, ?, ?, ?, ?) "
-        "ON CONFLICT(id) DO UPDATE SET size = excluded.size, last_hash = excluded.last_hash, "
-        "stack = excluded.stack, root = excluded.root",
-        (cr.size, last_hash, cr.to_blob(), cr.root().hex()),
-    )
-
-
-def fold(conn: sqlite3.Connection, sequence: int, prev_hash: str | None, digest_hex: str) -> None:
-    """Add the row just appended to the stored tree. Runs inside the appending transaction."""
-    fold_many(conn, sequence, prev_hash, [digest_hex])
-
-
-def fold_many(conn: sqlite3.Connection, first_sequence: int, prev_hash: str | None, digests_hex: Sequence[str]) -> None:
-    """Add the rows just appended (sequences first_sequence, first_sequence + 1, ...) to the tree.
-
-    One load and one save however many rows. The stored range must end exactly at the row before
-    the first one (size first_sequence-1, same chain head); otherwise (a database migrated from
-    an older version, or rows written by another tool) it is rebuilt from the log first.
-    Tampering is not laundered by that: checkpoints already signed (the ref and its reflog) still
-    disagree with the rewritten log at verify time.
-    """
-    if not digests_hex:
-        return
-    fold_leaves(conn, first_sequence, prev_hash, [entry_leaf(d) for d in digests_hex], digests_hex[-1])
-
-
-def fold_leaves(
-    conn: sqlite3.Connection, first_sequence: int, prev_hash: str | None, leaves: Sequence[bytes], last_hash: str
-) -> None:
-    """`fold_many` for callers that already hold the leaf hashes (`audit.append_many`)."""
-    if not leaves:
-        return
-    state = load_range(conn)
-    if state is None:
-        cr, last = CompactRange(), None
-    else:
-        cr, last = state
-    if cr.size != first_sequence - 1 or last != prev_hash:
-        cr = CompactRange()
-        for h in stored_leaves(conn, below_sequence=first_sequence):
-            cr.append(h)
-    for leaf in leaves:
-        cr.append(leaf)
-    _save(conn, cr, last_hash)
-
-
-def current(conn: sqlite3.Connection) -> tuple[int, bytes]:
-    """(size, root) of the tree as the database says it is now (for checkpoint writers).
-
-    Falls back to a rebuild from the stored column when the table is missing or stale (a database
-    that has not appended since it was migrated).
-    """
-    last = conn.execute(
-        "SELECT sequence, entry_hash FROM audit_log WHERE sequence IS NOT NULL AND entry_hash IS NOT NULL "
-        "ORDER BY sequence DESC LIMIT 1"
-    ).fetchone()
-    try:
-        state = load_range(conn)
-    except sqlite3.OperationalError:  # table not there yet (read-only open of an old database)
-        state = None
-    if state is not None:
-        cr, last_hash = state
-        if (last is None and cr.size == 0) or (last is not None and cr.size == last[0] and last_hash == last[1]):
-            return cr.size, cr.root()
-    leaves = stored_leaves(conn)
-    return len(leaves), root_of(leaves)
-
-
-def rebuild(conn: sqlite3.Connection) -> tuple[int, bytes]:
-    """Recompute and store the compact range from the log (bulk loads, repairs); caller's transaction."""
-    cr = CompactRange()
-    last = conn.execute(
-        "SELECT entry_hash FROM audit_log WHERE sequence IS NOT NULL AND entry_hash IS NOT NULL ORDER BY sequence DESC LIMIT 1"
-    ).fetchone()
-    for h in stored_leaves(conn):
-        cr.append(h)
-    _save(conn, cr, last[0] if last else None)
-    return cr.size, cr.root()

@@ -40,11 +40,13 @@ from .cli_quote import shown
 from .errors import SwitchmanError
 from .fingerprints import DELETED, Change
 from .gates.common import compliance_for, record_observations, stale_minutes
-from .ownership import Decision, OwnershipContext
+from .ops.claims import load_context
+from .ownership import Decision
 from .repo import git_env, run_git
-from .store import Store, Tx
 from .store import leases as leasemod
+from .store import snapshots
 from .store import worktrees as wtmod
+from .store.base import Store, Tx
 from .timeutil import now_iso
 
 QUARANTINE_DIR = "quarantine"
@@ -175,10 +177,10 @@ def _one_worktree(
     paths = list(dict.fromkeys(c.path for c in changes))
 
     def observe(tx: Tx) -> _Seen:
-        baselined = not fingerprints.has_baseline(tx, wt.name)
-        ctx = OwnershipContext.load(tx, wt.name, paths, stale_minutes=window, generated_globs=generated)
+        baselined = not snapshots.has_baseline(tx, wt.name)
+        ctx = load_context(tx, wt.name, paths, stale_minutes=window, generated_globs=generated)
         decisions = {p: ctx.judge(p) for p in paths}
-        newly = fingerprints.diff_snapshot(tx, wt.name, changes, complete=True)
+        newly = snapshots.diff_snapshot(tx, wt.name, changes, complete=True)
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         record_observations(tx, wt.name, lease, newly, decisions.__getitem__, SOURCE)
         violations = [p for p in paths if not decisions[p].allowed]
@@ -250,9 +252,9 @@ def _record(
                 # The worktree now equals the index, which still differs from HEAD: exactly what
                 # the next `git status` reports as a staged change with the index blob id.
                 index_id = still_staged[path]
-                fingerprints.diff_snapshot(tx, name, [Change(path, index_id, "staged")], complete=False)
+                snapshots.diff_snapshot(tx, name, [Change(path, index_id, "staged")], complete=False)
             else:
-                fingerprints.forget(tx, name, [path])
+                snapshots.forget(tx, name, [path])
                 cleared.add(path)
         remaining = [p for p in violations if p not in cleared]
         state = compliance_for(lease, len(remaining))

@@ -5,33 +5,49 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from typing import Any
 
-from . import audit
 from . import policy as policymod
 from .errors import EnvironmentProblem
 from .jsonutil import dumps
 from .models import Worktree
+from .ops import worktrees as wtops
+from .records import Record, factory
 from .repo import RepoPaths, git_env, list_worktrees, locate, run_git
-from .store import Store
-from .store import worktrees as wtmod
+from .store import audit_log, meta
+from .store.sqlite import DB_FILE, Store
+from .store.sqlite import open_store as open_sqlite
+from .store.sqlite_audit import create_key, key_missing_error, read_key
 
 EXCLUDE_LINE = "/.switchman/"
 
 
-@dataclass(frozen=True)
-class InitResult:
+class InitResult(Record):
     state_dir: str
     created: bool
     key_created: bool
     mode: str
     excluded: bool
-    registered: list[Worktree] = field(default_factory=list)
+    registered: list[Worktree] = factory(list)
+
+
+def after_commit(store: Any, rows: list[Any]) -> None:
+    """The checkpoint writer, run after a transaction that appended audit rows commits.
+
+    Imported on first use, so a hook that appended nothing never loads it.
+    """
+    from .checkpoint import writer
+
+    writer.after_commit(store, rows)
 
 
 def open_store(paths: RepoPaths) -> Store:
-    store = Store.open(paths.state_dir)
-    return store
+    """The store as commands and hooks use it: checkpoints follow every append."""
+    return open_state_dir(paths.state_dir)
+
+
+def open_state_dir(state_dir: str, *, create: bool = False) -> Store:
+    return open_sqlite(state_dir, create=create, after_commit=after_commit)
 
 
 def ensure_excluded(paths: RepoPaths) -> bool:
@@ -94,21 +110,21 @@ def _exclusive(directory: str) -> Iterator[None]:
 def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResult:
     state_dir = paths.state_dir
     excluded = ensure_excluded(paths)
-    db_exists = os.path.exists(os.path.join(state_dir, "switchman.db"))
+    db_exists = os.path.exists(os.path.join(state_dir, DB_FILE))
     early_key = False
-    if not db_exists and audit.read_key(state_dir) is None:
+    if not db_exists and read_key(state_dir) is None:
         # Key first, database second: a command racing this first init then finds either no
         # database (not initialised) or a key, never a database without its key (key_missing).
-        audit.create_key(state_dir)
+        create_key(state_dir)
         early_key = True
-    store = Store.open(state_dir, create=True)
+    store = open_state_dir(state_dir, create=True)
     try:
-        has_rows = store.conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchone() is not None
+        has_rows = audit_log.has_rows(store)
         key_created = early_key
-        if audit.read_key(state_dir) is None:
+        if read_key(state_dir) is None:
             if has_rows:
-                raise audit.key_missing_error(state_dir)
-            audit.create_key(state_dir)
+                raise key_missing_error(state_dir)
+            create_key(state_dir)
             key_created = True
         pol = policymod.load(state_dir)
         previous_mode = pol.default_mode
@@ -123,27 +139,26 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResul
         def fn(tx):  # type: ignore[no-untyped-def]
             # Whenever missing (a first init killed half-way, a migrated 0.1.3 store): checkpoints
             # are keyed by it and stay off without it.
-            if tx.one("SELECT value FROM meta WHERE key = 'repo_id'") is None:
-                tx.execute("INSERT INTO meta (key, value) VALUES ('repo_id', ?)", (os.urandom(8).hex(),))
-            if tx.one("SELECT value FROM meta WHERE key = 'baseline_commits'") is None:
+            if meta.get(tx, "repo_id") is None:
+                meta.insert(tx, "repo_id", os.urandom(8).hex())
+            if meta.get(tx, "baseline_commits") is None:
                 # History that existed before switchman is exempt from provenance checks; fixed at
                 # the first init so re-running init can never launder newer commits.
-                tx.execute("INSERT INTO meta (key, value) VALUES ('baseline_commits', ?)", (dumps(tips),))
+                meta.insert(tx, "baseline_commits", dumps(tips))
             if pol.default_mode != previous_mode:  # `init --mode M` changed the policy: record it
                 tx.audit(
                     "policy_updated",
                     "info",
                     details={"default_mode": pol.default_mode, "previous": previous_mode, "via": "init"},
                 )
-            return wtmod.sync(tx, git_wts, paths.root, pol.default_mode)
+            return wtops.sync_rows(tx, git_wts, paths.root, pol.default_mode)
 
         registered = store.write(fn)
-        # --- issue 5: create the Ed25519 checkpoint key (outside every worktree) on first init and
-        # sign a checkpoint of what is there; a lost key is an error, never regenerated.
+        # Create the Ed25519 checkpoint key (outside every worktree) on first init and sign a
+        # checkpoint of what is there; a lost key is an error, never regenerated.
         from .checkpoint.writer import init_signing
 
         init_signing(paths, store)
-        # --- end issue 5 ---
         return InitResult(state_dir, created or not db_exists, key_created, pol.default_mode, excluded, registered)
     finally:
         store.close()
@@ -159,7 +174,7 @@ def _ref_tips(paths: RepoPaths) -> list[str]:
 
 
 def require_initialised(paths: RepoPaths) -> None:
-    if not os.path.exists(os.path.join(paths.state_dir, "switchman.db")):
+    if not os.path.exists(os.path.join(paths.state_dir, DB_FILE)):
         raise EnvironmentProblem(
             f"switchman is not initialised in {paths.root}",
             "run `switchman-hook init`",
@@ -167,4 +182,4 @@ def require_initialised(paths: RepoPaths) -> None:
         )
 
 
-__all__ = ["InitResult", "init", "locate", "open_store", "ensure_excluded", "require_initialised"]
+__all__ = ["InitResult", "after_commit", "init", "locate", "open_state_dir", "open_store", "ensure_excluded", "require_initialised"]

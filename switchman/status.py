@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import audit, validation
 from .models import to_dict
 from .repo import RepoPaths
-from .store import Store
+from .store import audit_log
 from .store import claims as claimsmod
 from .store import leases as leasemod
 from .store import tasks as taskmod
+from .store import validations as valstore
 from .store import worktrees as wtmod
+from .store.base import Store
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def collect(paths: RepoPaths, store: Store) -> StatusReport:
         leases.append(d)
     denials = [
         r.to_dict()
-        for r in audit.list_rows(store.conn, limit=200)
+        for r in audit_log.list_rows(store, limit=200)
         if r.status == "denied" or r.event_type == "commit_gate_bypassed"
     ][:10]
     return StatusReport(
@@ -71,7 +72,7 @@ def collect(paths: RepoPaths, store: Store) -> StatusReport:
         claims=[to_dict(c) for c in claimsmod.active(store)],
         reservations=[to_dict(r) for r in reservations],
         worktrees=[to_dict(w) for w in wtmod.list_all(store)],
-        validations=[to_dict(v) for v in validation.list_validations(store)],
-        invalidations=[to_dict(i) for i in validation.list_invalidations(store, "stale")],
+        validations=[to_dict(v) for v in valstore.list_validations(store)],
+        invalidations=[to_dict(i) for i in valstore.list_invalidations(store, "stale")],
         recent_denials=denials,
     )

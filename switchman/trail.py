@@ -12,7 +12,8 @@ from . import audit
 from .checkpoint.verify import CheckpointStatus, verify_log
 from .records import Record
 from .repo import RepoPaths
-from .store import Store
+from .store import audit_log
+from .store.sqlite import Store
 
 GATE_FAILURES = 20  # per verdict, in a gate's violations
 
@@ -66,5 +67,5 @@ def verify_trail(
     except Exception as exc:
         if not contain:
             raise
-        return Trail(audit.verify(store.conn, key), None, exc)
+        return Trail(audit_log.verify(store.conn, key), None, exc)
     return Trail(chain, status)

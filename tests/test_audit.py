@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from switchman import audit
 from switchman.jsonutil import dumps
-from switchman.store import Store
+from switchman.store import audit_log
+from switchman.store.sqlite import Store
 from testing.cli import Cli
 
 ZERO_KEY = "0" * 64
@@ -97,11 +98,11 @@ def test_append_builds_a_verifiable_chain_with_non_utf8_paths(tmp_path: Path) ->
         tx.audit("file_claimed", "allowed", worktree="wt-a", task_id="T1", lease_id="lease-1", file_path=odd)
 
     store.write(fn)
-    rows = list(audit.iter_rows(store.conn))
+    rows = list(audit_log.iter_rows(store.conn))
     assert [r.sequence for r in rows] == [1, 2]
     assert rows[1].prev_hash == rows[0].entry_hash
     assert rows[1].file_path == odd
-    assert audit.verify(store.conn, ZERO_KEY).ok
+    assert audit_log.verify(store.conn, ZERO_KEY).ok
 
 
 def _tamper(store: Store, sql: str, params: tuple = ()) -> None:  # type: ignore[type-arg]
@@ -137,7 +138,7 @@ def test_verify_reports_each_failure_code(tmp_path: Path, sql: str, codes: set[s
     store = _three_rows(tmp_path)
     params = ("0" * 64,) if "?" in sql else ()
     _tamper(store, sql, params)
-    result = audit.verify(store.conn, ZERO_KEY)
+    result = audit_log.verify(store.conn, ZERO_KEY)
     assert not result.ok
     assert {f.reason_code for f in result.failures} == codes
 
@@ -149,20 +150,20 @@ def test_verify_detects_reordered_rows(tmp_path: Path) -> None:
     store.conn.execute("UPDATE audit_log SET id = -1 WHERE id = ?", (a,))
     store.conn.execute("UPDATE audit_log SET id = ? WHERE id = ?", (a, b))
     store.conn.execute("UPDATE audit_log SET id = ? WHERE id = -1", (b,))
-    codes = {f.reason_code for f in audit.verify(store.conn, ZERO_KEY).failures}
+    codes = {f.reason_code for f in audit_log.verify(store.conn, ZERO_KEY).failures}
     assert "sequence_gap" in codes
 
 
 def test_verify_with_wrong_key_is_signature_mismatch(tmp_path: Path) -> None:
     store = _three_rows(tmp_path)
-    result = audit.verify(store.conn, "1" * 64)
+    result = audit_log.verify(store.conn, "1" * 64)
     assert {f.reason_code for f in result.failures} == {"signature_mismatch"}
     assert len(result.failures) == 3
 
 
 def test_verify_without_key_is_key_missing(tmp_path: Path) -> None:
     store = _three_rows(tmp_path)
-    result = audit.verify(store.conn, None)
+    result = audit_log.verify(store.conn, None)
     assert [f.reason_code for f in result.failures] == ["key_missing"]
 
 

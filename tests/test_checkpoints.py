@@ -30,7 +30,8 @@ from switchman.checkpoint import verify as cpverify
 from switchman.checkpoint import writer as cpwriter
 from switchman.checkpoint.keys import Signer, VerifierKey
 from switchman.checkpoint.ref import REF
-from switchman.store import Store
+from switchman.store import audit_log
+from switchman.store.sqlite import Store
 from testing.cli import Cli, run_cli
 from testing.git import git
 
@@ -217,7 +218,7 @@ def test_incremental_tree_matches_full_recomputation_and_survives_a_lost_state(t
     store = _fresh_store(tmp_path)
     for batch in (1, 2, 5, 9):
         store.write(lambda tx, b=batch: [tx.audit("task_created", "info", task_id=f"T{b}-{i}") for i in range(b)])
-        size, root = merkle.current(store.conn)
+        size, root = audit_log.tree_current(store.conn)
         leaves = cpverify.recomputed_leaves(store.conn)
         assert (size, root) == (len(leaves), merkle.root_of(leaves))
         assert store.conn.execute("SELECT size, root FROM audit_tree").fetchone() == (size, root.hex())
@@ -226,8 +227,8 @@ def test_incremental_tree_matches_full_recomputation_and_survives_a_lost_state(t
     store.write(lambda tx: tx.audit("task_created", "info", task_id="after"))
     leaves = cpverify.recomputed_leaves(store.conn)
     assert store.conn.execute("SELECT size FROM audit_tree").fetchone()[0] == len(leaves) == 18
-    assert merkle.current(store.conn) == (18, merkle.root_of(leaves))
-    assert audit.verify(store.conn, ZERO_KEY).ok
+    assert audit_log.tree_current(store.conn) == (18, merkle.root_of(leaves))
+    assert audit_log.verify(store.conn, ZERO_KEY).ok
 
 
 def test_version_2_database_migrates_to_3(tmp_path: Path) -> None:
@@ -239,7 +240,7 @@ def test_version_2_database_migrates_to_3(tmp_path: Path) -> None:
     store.close()
     store = Store.open(str(tmp_path / "state"))
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 3
-    assert merkle.current(store.conn)[0] == 1
+    assert audit_log.tree_current(store.conn)[0] == 1
     store.write(lambda tx: tx.audit("task_created", "info", task_id="T2"))
     assert store.conn.execute("SELECT size FROM audit_tree").fetchone()[0] == 2
 
@@ -366,7 +367,7 @@ def test_delete_the_last_rows_covered_by_a_checkpoint(initialised: Path, cli: Cl
     _db(initialised).execute("DELETE FROM audit_log WHERE sequence > 3")
     # The HMAC chain of the remaining rows is perfect; only the checkpoint sees the loss.
     store = Store.open(str(initialised / ".switchman"))
-    assert audit.verify(store.conn, _hmac_key(initialised)).ok
+    assert audit_log.verify(store.conn, _hmac_key(initialised)).ok
     store.close()
     assert _codes(cli) == {"log_shorter_than_checkpoint"}
 
@@ -392,7 +393,7 @@ def test_rewrite_and_rechain_with_the_real_hmac_key(initialised: Path, cli: Cli)
     _events(cli, 5)
     _rechain(initialised, _hmac_key(initialised), lambda e: e.update(task_id="forged"), at=3)
     store = Store.open(str(initialised / ".switchman"))
-    assert audit.verify(store.conn, _hmac_key(initialised)).ok  # the HMAC chain alone is fooled
+    assert audit_log.verify(store.conn, _hmac_key(initialised)).ok  # the HMAC chain alone is fooled
     store.close()
     assert _codes(cli) == {"checkpoint_root_mismatch"}
 

@@ -15,7 +15,7 @@ import pytest
 from switchman import fingerprints as fp
 from switchman.gates.commit import commit_gate
 from switchman.repo import locate
-from switchman.store import Store
+from switchman.store.sqlite import Store
 from testing.cli import Cli
 from testing.gates import Env, install_hooks
 from testing.git import git, write

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from switchman.store import schema
-from switchman.store.schema import SCHEMA_VERSION
+from switchman.store import sqlite_schema as schema
+from switchman.store.sqlite_schema import SCHEMA_VERSION
 from testing.cli import Cli, assert_error
 from testing.db import connect, query
 

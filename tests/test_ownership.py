@@ -8,9 +8,10 @@ import pytest
 
 from switchman.cli_quote import quote
 from switchman.globs.matcher import Matcher
+from switchman.ops.claims import load_context
 from switchman.ownership import ALLOWED, VIOLATIONS, Decision, LeaseInfo, OwnershipContext, fix_for
 from switchman.repo import locate
-from switchman.store import Store
+from switchman.store.sqlite import Store
 from testing.cli import Cli
 
 MINE = LeaseInfo("lease-a", "task-a", "agent-a", stale=False)
@@ -158,7 +159,7 @@ def test_load_from_store(agents: tuple[Path, Path], cli: Cli, initialised: Path)
     store = Store.open(paths.state_dir)
     try:
         names = ["README.md", "docs/guide.md", "src/auth/x.py", "src/billing/x.py", "dist/a.js", "other.txt"]
-        c = OwnershipContext.load(store, "agent-a", names, stale_minutes=15, generated_globs=["dist/**"])
+        c = load_context(store, "agent-a", names, stale_minutes=15, generated_globs=["dist/**"])
         assert c.lease is not None and c.lease.id == la
         got = {n: c.judge(n).reason_code for n in names}
         assert got == {
@@ -177,13 +178,13 @@ def test_load_from_store(agents: tuple[Path, Path], cli: Cli, initialised: Path)
     cli.ok("task", "done", ta)
     store = Store.open(paths.state_dir)
     try:
-        c = OwnershipContext.load(store, "agent-a", ["README.md", "other.txt"], stale_minutes=15)
+        c = load_context(store, "agent-a", ["README.md", "other.txt"], stale_minutes=15)
         assert c.lease is None
         assert c.judge("README.md").reason_code == "path_claimed"  # the completed task's leftover
         assert c.judge("README.md").holder["completed"] is True  # type: ignore[index]
         assert c.judge("other.txt").reason_code == "no_active_lease"
         # Another worktree's completed claims do not govern this one's files.
-        c_b = OwnershipContext.load(store, "agent-b", ["README.md"], stale_minutes=15)
+        c_b = load_context(store, "agent-b", ["README.md"], stale_minutes=15)
         assert c_b.judge("README.md").reason_code == "path_not_claimed"
     finally:
         store.close()

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from switchman.errors import EnvironmentProblem
-from switchman.store import Store
-from switchman.store import connection as connmod
-from switchman.store.schema import SCHEMA_VERSION
+from switchman.store import sqlite as connmod
+from switchman.store.sqlite import Store
+from switchman.store.sqlite_schema import SCHEMA_VERSION
 from testing.cli import Cli, assert_error, json_error, run_cli
 from testing.db import db_path, events, scalar
 from testing.git import add_worktree, git

@@ -7,9 +7,9 @@ import sys
 import time
 
 os.environ["XDG_CONFIG_HOME"] = sys.argv[3]
-from switchman import audit
 from switchman.checkpoint import writer as checkpoints
-from switchman.store import Store
+from switchman.store import sqlite_audit
+from switchman.store.sqlite import Store
 
 store = Store.open(sys.argv[1])
 mode, count, tag = sys.argv[2], int(sys.argv[4]), sys.argv[5]
@@ -18,7 +18,7 @@ t0 = time.perf_counter()
 with checkpoints.suspended():
     if mode == "batch":
         def fn(tx):
-            rows = audit.append_many(tx.conn, tx.store.key(), [
+            rows = sqlite_audit.append_many(tx.conn, tx.store.key(), [
                 {"event_type": "write_observed", "status": "allowed", "reason_code": "path_claimed",
                  "worktree": "agent-a", "task_id": "task-1", "lease_id": "lease-1",
                  "file_path": f"src/m000/d00/f{i:05d}.py",

@@ -7,9 +7,9 @@ import sys
 import time
 
 os.environ["XDG_CONFIG_HOME"] = sys.argv[2]
-from switchman.store import Store
+from switchman.state import open_state_dir
 
-store = Store.open(sys.argv[1])
+store = open_state_dir(sys.argv[1])  # with the checkpoint writer, as commands open it
 count = int(sys.argv[3])
 t0 = time.perf_counter()
 for i in range(count):

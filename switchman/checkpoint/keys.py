@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import BadInput, EnvironmentProblem
 from ..records import Record
 from ..repo import RepoPaths
-from ..store import Store
+from ..store.sqlite import Store
 from ..timeutil import now_iso
 from .note import (
     ALG_ED25519,
@@ -27,7 +27,7 @@ from .note import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..store.connection import Tx
+    from ..store.sqlite import Tx
 
 ORIGIN_PREFIX = "switchman-hook/"
 

@@ -13,7 +13,8 @@ from .. import audit, merkle
 from ..errors import BadInput, Denied, NotFound
 from ..records import Record, asdict, factory
 from ..repo import RepoPaths, git_env
-from ..store import Store
+from ..store import audit_log
+from ..store.sqlite import Store
 from . import keys
 from .keys import keyring, signed_by
 from .note import Checkpoint, parse_or_none
@@ -97,7 +98,7 @@ def verify_log(
     for attempt in (1, 2):
         snap = RefSnapshot(paths)
         leaves: list[bytes] = []
-        result = audit.verify(store.conn, key, leaves=leaves)
+        result = audit_log.verify(store.conn, key, leaves=leaves)
         status = verify_checkpoint(paths, store, leaves=leaves, against=against, snapshot=snap)
         if attempt == 1 and any(f.reason_code in RACY_CODES for f in status.failures):
             continue

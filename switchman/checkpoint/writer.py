@@ -11,18 +11,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from .. import audit, merkle
+from .. import audit
 from ..errors import EnvironmentProblem
 from ..records import Record
 from ..repo import RepoPaths, git_env
-from ..store import Store
+from ..store import audit_log
+from ..store.sqlite import Store
 from ..timeutil import now_iso
 from . import keys, ref
 from .keys import Signer, VerifierKey
 from .note import checkpoint_text, parse_or_none, sign_note
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..store.connection import Tx
+    from ..store.sqlite import Tx
 
 ROTATED_EVENT = "checkpoint_key_rotated"
 UPDATE_ATTEMPTS = 12
@@ -83,7 +84,7 @@ def write_checkpoint(store: Store, *, required: bool = False) -> WriteResult:
         return WriteResult(False, 0, "", None, "disabled")
     keys.refuse_key_inside(path, [cwd])
     signer = keys.resolve_signer(rid, ring, path)
-    size, root = merkle.current(conn)
+    size, root = audit_log.tree_current(conn)
     if size == 0:
         return WriteResult(False, 0, root.hex(), None, "empty")
     origin = keys.origin_for(rid)
@@ -118,7 +119,6 @@ def after_commit(store: Store, rows: list[audit.AuditRow]) -> None:
         write_checkpoint(store)
 
 
-if after_commit not in Store.after_append: Store.after_append.append(after_commit)  # noqa: E701  WIRING: delete once open_store(after_commit=) lands
 
 
 # --- keys: creation (init) and rotation --------------------------------------------------------
@@ -183,7 +183,7 @@ def rotate_key(paths: RepoPaths, store: Store) -> RotateResult:
     new = signer.verifier
 
     def fn(tx: Tx) -> tuple[list[str], int]:
-        size, _root = merkle.current(tx.conn)
+        size, _root = audit_log.tree_current(tx.conn)
         old = [r["verifier_key"] for r in tx.all("SELECT verifier_key FROM checkpoint_keys WHERE retired_size IS NULL")]
         stamp = now_iso()
         tx.execute(

@@ -22,9 +22,9 @@ def audit_group() -> None:
 @json_option
 def audit_list(event_type: str | None, status: str | None, task_id: str | None, limit: int, as_json: bool) -> None:
     """Audit events, newest first."""
-    from ..audit import list_rows
+    from ..store.audit_log import list_rows
 
-    rows = list_rows(get_ctx().store.conn, event_type=event_type, status=status, task_id=task_id, limit=limit)
+    rows = list_rows(get_ctx().store, event_type=event_type, status=status, task_id=task_id, limit=limit)
     if as_json:
         emit_json({"events": [r.to_dict() for r in rows]})
         return
@@ -41,7 +41,7 @@ def audit_list(event_type: str | None, status: str | None, task_id: str | None, 
 
 
 def run_verify(as_json: bool, against: str | None = None) -> int:
-    from ..audit import read_key
+    from ..store.sqlite_audit import read_key
     from ..trail import verify_trail
 
     ctx = get_ctx()
@@ -192,9 +192,9 @@ def audit_rotate_key(as_json: bool) -> None:
 @click.option("--since", "since", type=click.IntRange(min=0, max=INT64_MAX), help="Only rows with sequence greater than SEQ.")
 def audit_export(since: int | None) -> None:
     """Rows as JSON Lines, oldest first, for shipping elsewhere."""
-    from ..audit import iter_rows
+    from ..store.audit_log import iter_rows
 
-    for row in iter_rows(get_ctx().store.conn, since):
+    for row in iter_rows(get_ctx().store, since):
         click.echo(dumps(row.to_dict()))
 
 
@@ -209,7 +209,7 @@ def validation_group() -> None:
 @json_option
 def validation_list(status: str | None, pipeline: str | None, as_json: bool) -> None:
     """Boundary validations."""
-    from ..validation import list_validations
+    from ..store.validations import list_validations
 
     rows = list_validations(get_ctx().store, status, pipeline)
     if as_json:
@@ -228,7 +228,7 @@ def invalidations_group() -> None:
 @json_option
 def invalidations_list(status: str, as_json: bool) -> None:
     """Dependency invalidations."""
-    from ..validation import list_invalidations
+    from ..store.validations import list_invalidations
 
     rows = list_invalidations(get_ctx().store, status)
     if as_json:

@@ -18,8 +18,8 @@ from .common import echo, emit_json, get_ctx, json_option, show_path, worktree_r
 @json_option
 def claim_command(task_id: str, worktree: str, paths: tuple[str, ...], agent: str | None, as_json: bool) -> None:
     """Claim PATHs for TASK in WORKTREE: all or nothing; conflicts list path → holder."""
+    from ..ops import claims as claimops
     from ..paths import normalize
-    from ..store import claims
     from ..store import worktrees as wtmod
 
     ctx = get_ctx()
@@ -28,7 +28,7 @@ def claim_command(task_id: str, worktree: str, paths: tuple[str, ...], agent: st
     real_cwd = os.path.realpath(ctx.cwd)
     cwd = ctx.cwd if real_cwd.startswith(wt.path + "/") or real_cwd == wt.path else None
     normalized = [normalize(p, worktree_root=wt.path, cwd=cwd) for p in paths]
-    held = claims.claim(store, task_id, wt.name, normalized, agent)
+    held = claimops.claim(store, task_id, wt.name, normalized, agent)
     if as_json:
         emit_json({"ok": True, "claims": held})
     else:
@@ -41,9 +41,9 @@ def claim_command(task_id: str, worktree: str, paths: tuple[str, ...], agent: st
 @json_option
 def release_command(task_id: str, as_json: bool) -> None:
     """Release every active claim of TASK."""
-    from ..store import claims
+    from ..ops import claims as claimops
 
-    released = claims.release(get_ctx().store, task_id)
+    released = claimops.release(get_ctx().store, task_id)
     if as_json:
         emit_json({"released": released})
     else:

@@ -26,9 +26,9 @@ def _window() -> float:
 @json_option
 def lease_acquire(task_id: str, worktree: str, agent: str | None, as_json: bool) -> None:
     """Lease TASK to WORKTREE (name or path); refuses, naming the holder, on conflict."""
-    from ..store import leases
+    from ..ops import leases as leaseops
 
-    lease, task = leases.acquire(get_ctx().store, task_id, worktree_ref(worktree), agent)
+    lease, task = leaseops.acquire(get_ctx().store, task_id, worktree_ref(worktree), agent)
     if as_json:
         emit_json({"lease": lease, "task": task})
     else:
@@ -41,9 +41,9 @@ def lease_acquire(task_id: str, worktree: str, agent: str | None, as_json: bool)
 @json_option
 def lease_next(worktree: str, agent: str | None, as_json: bool) -> None:
     """Lease the highest-priority pending task whose scopes are free."""
-    from ..store import leases
+    from ..ops import leases as leaseops
 
-    lease, task = leases.next_lease(get_ctx().store, worktree_ref(worktree), agent)
+    lease, task = leaseops.next_lease(get_ctx().store, worktree_ref(worktree), agent)
     if as_json:
         emit_json({"lease": lease, "task": task})
     elif lease is None:
@@ -108,9 +108,9 @@ def lease_show(lease_id: str, as_json: bool) -> None:
 @json_option
 def lease_heartbeat(lease_id: str, agent: str | None, as_json: bool) -> None:
     """Refresh the lease's heartbeat."""
-    from ..store import leases
+    from ..ops import leases as leaseops
 
-    lease = leases.heartbeat(get_ctx().store, lease_id, agent)
+    lease = leaseops.heartbeat(get_ctx().store, lease_id, agent)
     if as_json:
         emit_json({"lease": lease})
     else:
@@ -118,7 +118,8 @@ def lease_heartbeat(lease_id: str, agent: str | None, as_json: bool) -> None:
 
 
 def _finish(lease_id: str, action: str, reason: str | None, as_json: bool) -> None:
-    from ..store import leases, tasks
+    from ..ops import tasks as taskops
+    from ..store import leases
 
     store = get_ctx().store
     lease = leases.require(store, lease_id)
@@ -126,7 +127,7 @@ def _finish(lease_id: str, action: str, reason: str | None, as_json: bool) -> No
         from ..errors import Denied
 
         raise Denied(f"lease {lease_id} is {lease.status}", "only an active lease can be finished", code="lease_not_active")
-    task = tasks.complete(store, lease.task_id) if action == "done" else tasks.fail(store, lease.task_id, reason)
+    task = taskops.complete(store, lease.task_id) if action == "done" else taskops.fail(store, lease.task_id, reason)
     lease = leases.require(store, lease_id)
     if as_json:
         emit_json({"lease": lease, "task": task})
@@ -156,9 +157,9 @@ def lease_fail(lease_id: str, reason: str | None, as_json: bool) -> None:
 @json_option
 def lease_reap(stale_after: float | None, as_json: bool) -> None:
     """Expire stale leases, release their claims and reservations, requeue their tasks."""
-    from ..store import leases
+    from ..ops import leases as leaseops
 
-    expired = leases.reap(get_ctx().store, _window() if stale_after is None else stale_after)
+    expired = leaseops.reap(get_ctx().store, _window() if stale_after is None else stale_after)
     if as_json:
         emit_json({"expired": expired})
         return

@@ -31,7 +31,7 @@ def policy_show(as_json: bool) -> None:
 @json_option
 def policy_allow(globs: tuple[str, ...], as_json: bool) -> None:
     """Let any lease change paths matching GLOBs (generated files)."""
-    from ..policy_ops import allow
+    from ..ops.policy import allow
 
     pol = allow(get_ctx().store, list(globs))
     if as_json:
@@ -46,7 +46,7 @@ def policy_allow(globs: tuple[str, ...], as_json: bool) -> None:
 @json_option
 def policy_mode(mode: str, all_worktrees: bool, as_json: bool) -> None:
     """Set the default enforcement mode for newly registered worktrees."""
-    from ..policy_ops import set_default_mode
+    from ..ops.policy import set_default_mode
 
     pol = set_default_mode(get_ctx().store, mode, all_worktrees)
     if as_json:

@@ -51,10 +51,11 @@ def task_group() -> None:
 @json_option
 def task_add(title: str, task_id: str | None, description: str | None, priority: int, spec_file: str | None, as_json: bool) -> None:
     """Add a task; prints its id."""
+    from ..ops import tasks as taskops
     from ..store import tasks
 
     spec = _read_spec_file(spec_file) if spec_file else None
-    task = tasks.add(get_ctx().store, title, task_id=task_id, description=description, priority=priority, spec=spec)
+    task = taskops.add(get_ctx().store, title, task_id=task_id, description=description, priority=priority, spec=spec)
     if as_json:
         emit_json({"task": task, "spec": tasks.get_spec(get_ctx().store, task.id)})
     else:
@@ -127,8 +128,8 @@ def task_spec(
     as_json: bool,
 ) -> None:
     """Replace the task's spec (re-reserves an active lease's scopes atomically)."""
+    from ..ops import tasks as taskops
     from ..specs import parse_spec_text
-    from ..store import tasks
 
     flags = bool(allowed_paths or subsystems or pipeline or task_type or require_types or validation)
     sources = sum([spec_file is not None, json_text is not None, flags])
@@ -149,7 +150,7 @@ def task_spec(
                 "required_completed_task_types": list(require_types),
                 "rationale": [],
             }
-    saved = tasks.set_spec(get_ctx().store, task_id, spec)
+    saved = taskops.set_spec(get_ctx().store, task_id, spec)
     if as_json:
         emit_json({"task_id": task_id, "spec": saved})
     else:
@@ -157,15 +158,15 @@ def task_spec(
 
 
 def _lifecycle(action: str, task_id: str, reason: str | None, as_json: bool) -> None:
-    from ..store import tasks
+    from ..ops import tasks as taskops
 
     store = get_ctx().store
     if action == "done":
-        task = tasks.complete(store, task_id)
+        task = taskops.complete(store, task_id)
     elif action == "fail":
-        task = tasks.fail(store, task_id, reason)
+        task = taskops.fail(store, task_id, reason)
     else:
-        task = tasks.retry(store, task_id, reason)
+        task = taskops.retry(store, task_id, reason)
     if as_json:
         emit_json({"task": task})
     else:

@@ -22,7 +22,7 @@ def worktree_group() -> None:
 @json_option
 def worktree_add(name: str, path: str, branch: str, as_json: bool) -> None:
     """Register PATH as NAME, creating it with `git worktree add` (on BRANCH) if needed."""
-    from ..worktree_ops import add
+    from ..ops.worktrees import add
 
     ctx = get_ctx()
     full = os.path.abspath(os.path.join(ctx.cwd, path))
@@ -50,7 +50,7 @@ def worktree_list(as_json: bool) -> None:
 @json_option
 def worktree_sync(as_json: bool) -> None:
     """Register every worktree `git worktree list` knows and the store does not."""
-    from ..worktree_ops import sync
+    from ..ops.worktrees import sync
 
     ctx = get_ctx()
     created = sync(ctx.paths, ctx.store)

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .. import audit
 from ..errors import BadInput, SwitchmanError
 from ..install import install
 from ..repo import RepoPaths, locate
 from ..state import ensure_excluded
+from ..store import sqlite_audit
 from . import hook_checks, probe, store_checks, work_checks
 from .context import Check, Ctx, check
 
@@ -131,7 +131,7 @@ def apply_fixes(paths: RepoPaths, report: Report) -> list[str]:
     """The safe fixes only: reinstall hooks, chmod 600 the key, add the exclude line."""
     done: list[str] = []
     failing = {c.id for c in report.checks if c.status != "ok"}
-    kpath = audit.key_path(paths.state_dir)
+    kpath = sqlite_audit.key_path(paths.state_dir)
     if "key_mode" in failing and os.path.isfile(kpath):
         os.chmod(kpath, 0o600)
         done.append(f"chmod 600 {kpath}")

@@ -18,8 +18,8 @@ from .. import policy as policymod
 from ..errors import SwitchmanError
 from ..install import HooksStatus, hook_status
 from ..repo import GitWorktree, RepoPaths, git_env, list_worktrees, run_git
-from ..store import DB_FILE, Store
 from ..store import leases as leasemod
+from ..store.sqlite import DB_FILE, Store
 from ..trail import Trail
 
 PROBE_TIMEOUT = 60

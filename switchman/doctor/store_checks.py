@@ -8,12 +8,12 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 
-from .. import audit
 from .. import policy as policymod
 from ..errors import SwitchmanError
 from ..repo import run_git
-from ..store import DB_FILE
-from ..store.schema import SCHEMA_VERSION
+from ..store import sqlite_audit
+from ..store.sqlite import DB_FILE
+from ..store.sqlite_schema import SCHEMA_VERSION
 from ..trail import verify_trail
 from .context import Check, Ctx, check, listed, q
 
@@ -98,9 +98,9 @@ def _audit_rows(c: Ctx) -> int:
 
 
 def key_checks(c: Ctx) -> Iterator[Check]:
-    kpath = audit.key_path(c.state_dir)
+    kpath = sqlite_audit.key_path(c.state_dir)
     try:
-        key = audit.read_key(c.state_dir)
+        key = sqlite_audit.read_key(c.state_dir)
     except SwitchmanError as exc:
         yield check("key", "fail", exc.message, f"restore {kpath} from a backup (never regenerate it)")
         key = "?"
@@ -175,7 +175,7 @@ def audit_chain_check(c: Ctx) -> Iterator[Check]:
     if c.conn is None or c.store is None or not c.has_table("audit_log"):
         return
     try:
-        key = audit.read_key(c.state_dir)
+        key = sqlite_audit.read_key(c.state_dir)
     except SwitchmanError:
         key = None
     c.trail = verify_trail(c.paths, c.store, key, contain=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .. import validation
 from ..errors import BadInput
 from ..reasons import BOUNDARY_VALIDATION_BLOCKED
 from ..repo import RepoPaths, git_env, run_git
-from ..store import Store, Tx
+from ..store import validations as valstore
+from ..store.sqlite import Store, Tx
 from .common import GateResult, violation
 from .push import _verify_trail, baseline_commits, check_commits
 
@@ -30,7 +30,7 @@ def ci_gate(paths: RepoPaths, store: Store, base: str | None = None) -> GateResu
         violations, info = check_commits(tx, commits)
         violations += trail
         task_ids = sorted({i["task_id"] for i in info if i.get("task_id")})
-        for v in validation.list_validations(tx, "blocked"):
+        for v in valstore.list_validations(tx, "blocked"):
             if not task_ids or v.task_id in task_ids:
                 violations.append(violation(v.task_id, BOUNDARY_VALIDATION_BLOCKED, {"lease_id": v.lease_id, "missing_task_types": v.missing_task_types}, missing=", ".join(v.missing_task_types)))
         ok = not violations

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .. import fingerprints, validation
+from .. import fingerprints
 from .. import policy as policymod
 from ..fingerprints import Change
-from ..ownership import OwnershipContext
+from ..ops import validation
+from ..ops.claims import load_context
 from ..repo import RepoPaths, start_git
-from ..store import Store, Tx
 from ..store import leases as leasemod
+from ..store import snapshots
 from ..store import worktrees as wtmod
+from ..store.sqlite import Store, Tx
 from ..timeutil import now_iso
 from .common import (
     GateResult,
@@ -91,7 +93,7 @@ def commit_gate(
     tree_proc = start_git(["write-tree"], root, env=env) if record_tree else None
 
     def fn(tx: Tx) -> GateResult:
-        ctx = OwnershipContext.load(
+        ctx = load_context(
             tx, wt.name, staged_paths + other_paths, stale_minutes=window, generated_globs=pol.allowed_generated_paths
         )
         decisions = {p: ctx.judge(p) for p in staged_paths + other_paths}
@@ -107,7 +109,7 @@ def commit_gate(
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         # Under the pre-commit framework the unstaged changes are stashed: not writes to record.
         complete = full is not None and not framework
-        newly = fingerprints.diff_snapshot(tx, wt.name, staged + (full or []) if complete else staged, complete=complete)
+        newly = snapshots.diff_snapshot(tx, wt.name, staged + (full or []) if complete else staged, complete=complete)
         record_observations(tx, wt.name, lease, newly, lambda p: decisions.get(p) or ctx.judge(p), "commit_gate")
         state = compliance_for(lease, len(violations))
         wtmod.set_compliance(tx, wt.name, state)

@@ -14,12 +14,13 @@ from .. import audit, reasons
 from .. import policy as policymod
 from ..errors import EnvironmentProblem
 from ..fingerprints import Change
+from ..ops import worktrees as wtops
 from ..ownership import Decision, OwnershipContext, fix_for
 from ..records import Record, factory
 from ..repo import GitResult, RepoPaths, list_worktrees, run_git
-from ..store import Store, Tx
 from ..store import leases as leasemod
 from ..store import worktrees as wtmod
+from ..store.sqlite import Store, Tx
 
 
 class Violation(Record):
@@ -99,7 +100,7 @@ def resolve_worktree(paths: RepoPaths, store: Store) -> Any:
         )
     mode = policymod.load(store.state_dir).default_mode
     row, _ = store.write(
-        lambda tx: wtmod.register(tx, gwt.path, gwt.branch, is_main=paths.is_main_worktree, mode=mode)
+        lambda tx: wtops.register(tx, gwt.path, gwt.branch, is_main=paths.is_main_worktree, mode=mode)
     )
     return row
 

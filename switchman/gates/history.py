@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import audit, fingerprints
-from ..ownership import consume_leftovers
+from ..ops.claims import consume_leftovers
 from ..repo import HEAD_ARGS, RepoPaths, committed_paths_args, run_git
-from ..store import Store, Tx
 from ..store import leases as leasemod
+from ..store import snapshots
 from ..store import worktrees as wtmod
+from ..store.sqlite import Store, Tx
 from ..timeutil import now_iso
 from .common import provenance, resolve_worktree, stale_minutes
 
@@ -158,7 +159,7 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
     window = stale_minutes(store.state_dir)
 
     def fn(tx: Tx) -> dict[str, Any]:
-        fingerprints.forget(tx, wt.name, committed_paths)
+        snapshots.forget(tx, wt.name, committed_paths)
         consume_leftovers(tx, wt.name, committed_paths, now_iso())
         if provenance(tx, commit) is not None:
             return {"recorded": False, "commit": commit}
@@ -297,6 +298,6 @@ def rebaseline(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None 
     assert root is not None
     current = fingerprints.worktree_changes(root, env)
     if framework:
-        store.write(lambda tx: fingerprints.diff_snapshot(tx, wt.name, current, complete=False, silent=True))
+        store.write(lambda tx: snapshots.diff_snapshot(tx, wt.name, current, complete=False, silent=True))
     else:
-        store.write(lambda tx: fingerprints.rebaseline(tx, wt.name, current))
+        store.write(lambda tx: snapshots.rebaseline(tx, wt.name, current))

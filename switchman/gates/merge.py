@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .. import validation
 from ..reasons import BOUNDARY_VALIDATION_BLOCKED, COMMIT_GATE_BYPASSED, DEPENDENCY_INVALIDATED
 from ..repo import RepoPaths, run_git
-from ..store import Store, Tx
 from ..store import leases as leasemod
+from ..store import validations as valstore
 from ..store import worktrees as wtmod
+from ..store.sqlite import Store, Tx
 from ..timeutil import now_iso
 from .common import (
     GateResult,
@@ -88,7 +88,7 @@ def merge_findings(tx: Tx, commits: list[str]) -> tuple[list[Violation], list[st
         if p is not None and p["status"] == "bypassed":
             violations.append(violation(c, COMMIT_GATE_BYPASSED, {"worktree": p["worktree"], "task_id": p["task_id"]}))
     for task_id, task_commits in sorted(tasks.items()):
-        state = validation.for_task(tx, task_id)
+        state = valstore.for_task(tx, task_id)
         v = state["validation"]
         holder = {"task_id": task_id, "commits": task_commits[:10]}
         if v is not None and v.status == "blocked":

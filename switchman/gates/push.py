@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import audit
 from ..reasons import COMMIT_GATE_BYPASSED, MISSING_PROVENANCE
 from ..repo import RepoPaths, run_git
-from ..store import Store, Tx
+from ..store import sqlite_audit
+from ..store.sqlite import Store, Tx
 from .common import (
     GateResult,
     Violation,
@@ -55,7 +55,7 @@ def _verify_trail(paths: RepoPaths, store: Store) -> list[Violation]:
     """The HMAC chain and the signed Merkle checkpoint, read in one pass over the log."""
     from ..trail import verify_trail
 
-    trail = verify_trail(paths, store, audit.read_key(store.state_dir))
+    trail = verify_trail(paths, store, sqlite_audit.read_key(store.state_dir))
     return [
         Violation(
             f"audit#{f.sequence}" if f.sequence is not None else "audit",

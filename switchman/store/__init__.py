@@ -1,5 +1,1 @@
-"""The shared SQLite store: one connection helper, one transaction helper, one schema."""
-
-from .connection import DB_FILE, Store, Tx
-
-__all__ = ["DB_FILE", "Store", "Tx"]
+"""The only place with SQL: one module per table family (see base.py), backend sqlite.py."""

@@ -1,17 +1,17 @@
-"""Registered worktrees: names are labels, identity is the realpath of the top level."""
+"""Table worktrees: names are labels, identity is the realpath of the top level."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInput, Conflict, NotFound
+from ..errors import NotFound
 from ..models import Worktree, from_row
 from ..policy import check_mode
-from ..repo import GitWorktree
 from ..timeutil import now_iso
-from .connection import Store, Tx
 
-Reader = Store | Tx
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import Reader, Tx
 
 
 def get(db: Reader, name: str) -> Worktree | None:
@@ -29,100 +29,35 @@ def list_all(db: Reader) -> list[Worktree]:
     return [from_row(Worktree, r) for r in db.all("SELECT * FROM worktrees ORDER BY registered_at, name")]
 
 
-def default_name(path: str, is_main: bool) -> str:
-    return "main" if is_main else os.path.basename(os.path.normpath(path)) or "worktree"
+def rows(db: Reader) -> list[dict[str, Any]]:
+    """used by doctor (worktree checks): every worktree row, in registration order."""
+    return db.all("SELECT * FROM worktrees ORDER BY registered_at, name")
 
 
-def _free_name(tx: Tx, wanted: str) -> str:
-    name, n = wanted, 2
-    while get(tx, name) is not None:
-        name = f"{wanted}-{n}"
-        n += 1
-    return name
+def all_paths(db: Reader) -> list[str]:
+    """used by checkpoints (where a signing key must not live): every registered top level."""
+    return [r["path"] for r in db.all("SELECT path FROM worktrees")]
 
 
-def register(
-    tx: Tx,
-    path: str,
-    branch: str | None,
-    *,
-    name: str | None = None,
-    is_main: bool = False,
-    mode: str = "observed",
-) -> tuple[Worktree, bool]:
-    """Register (or re-find) the worktree at `path`. Returns (row, created)."""
-    real = os.path.realpath(path)
-    existing = by_path(tx, real)
-    if existing is not None:
-        if name and name != existing.name:
-            if get(tx, name) is not None:
-                raise BadInput(f"worktree name {name!r} is already registered", "choose another NAME")
-            _rename(tx, existing, name)
-            existing = get(tx, name)
-        assert existing is not None
-        return existing, False
-    if name:
-        if get(tx, name) is not None:
-            raise BadInput(
-                f"worktree name {name!r} is already registered for another path",
-                "choose another NAME or `switchman-hook worktree list`",
-            )
-        final = name
-    else:
-        final = _free_name(tx, default_name(real, is_main))
-    now = now_iso()
+def insert(tx: Tx, name: str, real: str, branch: str, mode: str, now: str) -> None:
     tx.execute(
         "INSERT INTO worktrees (name, path, branch, status, enforcement_mode, compliance_state, "
         "registered_at, last_seen) VALUES (?,?,?,?,?,?,?,?)",
-        (final, real, branch or "", "idle", check_mode(mode), "observed", now, now),
-    )
-    tx.audit(
-        "worktree_registered",
-        "allowed",
-        worktree=final,
-        details={"path": real, "branch": branch or None},
-    )
-    row = get(tx, final)
-    assert row is not None
-    return row, True
-
-
-def _rename(tx: Tx, wt: Worktree, name: str) -> None:
-    """Relabel a worktree. Leases, claims and reservations name it, so refuse while it holds one."""
-    busy = tx.one("SELECT id, task_id FROM leases WHERE worktree = ? AND status = 'active' LIMIT 1", (wt.name,))
-    if busy is not None:
-        raise Conflict(
-            f"worktree {wt.name} holds active lease {busy['id']} (task {busy['task_id']}); it cannot be renamed to {name!r}",
-            f"finish the lease first (`switchman-hook lease done {busy['id']}`), or keep the name {wt.name}",
-            code="worktree_busy",
-        )
-    tx.execute("UPDATE worktrees SET name = ? WHERE name = ?", (name, wt.name))
-    # The change-detection baseline follows the worktree (it is keyed by the label).
-    tx.execute("UPDATE worktree_snapshots SET worktree = ? WHERE worktree = ?", (name, wt.name))
-    tx.audit(
-        "worktree_registered",
-        "allowed",
-        worktree=name,
-        details={"path": wt.path, "branch": wt.branch or None, "renamed_from": wt.name},
+        (name, real, branch, "idle", check_mode(mode), "observed", now, now),
     )
 
 
-def sync(tx: Tx, git_worktrees: list[GitWorktree], main_path: str, mode: str) -> list[Worktree]:
-    """Register every non-bare git worktree not yet known; returns the new ones."""
-    created = []
-    for wt in git_worktrees:
-        if wt.bare or not wt.path:
-            continue
-        if not os.path.isdir(wt.path):
-            continue
-        row, new = register(
-            tx, wt.path, wt.branch, is_main=os.path.realpath(wt.path) == os.path.realpath(main_path), mode=mode
-        )
-        if new:
-            created.append(row)
-        elif wt.branch and row.branch != wt.branch:
-            tx.execute("UPDATE worktrees SET branch = ? WHERE name = ?", (wt.branch, row.name))
-    return created
+def rename(tx: Tx, old: str, new: str) -> None:
+    tx.execute("UPDATE worktrees SET name = ? WHERE name = ?", (new, old))
+
+
+def set_branch(tx: Tx, name: str, branch: str) -> None:
+    tx.execute("UPDATE worktrees SET branch = ? WHERE name = ?", (branch, name))
+
+
+def set_every_mode(tx: Tx, mode: str) -> None:
+    """`policy mode M --all-worktrees`."""
+    tx.execute("UPDATE worktrees SET enforcement_mode = ?", (mode,))
 
 
 def containing(db: Reader, path: str) -> Worktree | None:

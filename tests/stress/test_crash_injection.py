@@ -289,7 +289,7 @@ def test_kill_minus_nine_anywhere_loses_nothing(harness: Harness, figures) -> No
 
 def test_fault_points_are_inert_without_the_variable(tmp_path: Path) -> None:
     """The hot path pays one attribute check: ACTIVE is None unless SWITCHMAN_FAULT is set."""
-    code = "import switchman.faults as f, switchman.store.connection, switchman.install; print(f.ACTIVE)"
+    code = "import switchman.faults as f, switchman.store.sqlite, switchman.install; print(f.ACTIVE)"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHMAN_FAULT")}
     out = subprocess.run([default_interpreter(), "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "None"

@@ -33,7 +33,7 @@ import pytest
 from switchman import hookrun
 from switchman.install import install
 from switchman.repo import locate
-from switchman.store import connection
+from switchman.store import sqlite as connection
 from testing.cli import Cli
 from testing.git import git, write
 from testing.stress import FULL, Agent, console, db_file, python_env, swarm

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switchman import audit
 from switchman.globs.matcher import Matcher
 from switchman.globs.nfa import glob_sets_overlap
+from switchman.store import audit_log, sqlite_audit
 from testing.cli import CONSOLE, Cli, Result
 from testing.git import git, write
 from testing.stress import (
@@ -156,7 +156,7 @@ def test_fuzzed_argv_never_crashes_or_half_writes(arena, tmp_path: Path, figures
     root, cli, agents = arena
     codes: dict[int, int] = {}
     work0 = _user_work(root, agents)
-    key = audit.read_key(str(root / ".switchman"))
+    key = sqlite_audit.read_key(str(root / ".switchman"))
 
     leases = [a.lease for a in agents] + ["lease-nope"]
     spec_ok = tmp_path / "spec.json"
@@ -206,7 +206,7 @@ def test_fuzzed_argv_never_crashes_or_half_writes(arena, tmp_path: Path, figures
             assert not changed, f"switchman-hook {argv!r} exited {res.code} but changed rows: {changed}"
         conn = sqlite3.connect(db_file(root))
         try:
-            result = audit.verify(conn, key)
+            result = audit_log.verify(conn, key)
         finally:
             conn.close()
         assert result.ok, f"after {argv!r}: {result.failures[:3]}"

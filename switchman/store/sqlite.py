@@ -1,4 +1,4 @@
-"""Connection and the one write-transaction helper.
+"""The SQLite backend (the default store): connection, pragmas, the one write-transaction helper.
 
 Every state change and the audit rows that record it commit together in one `BEGIN IMMEDIATE`
 transaction, retried with backoff while another writer holds the lock. Nothing is signed
@@ -15,11 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .. import audit, faults
-from ..errors import BadInput, EnvironmentProblem, SwitchmanError
-from . import schema
+from .. import faults
+from ..audit import AuditRow
+from ..errors import EnvironmentProblem, SwitchmanError
+from . import sqlite_audit
+from . import sqlite_schema as schema
+from .base import AfterCommit, locked_error, not_utf8, store_error
 
 DB_FILE = "switchman.db"
+
+
 def _busy_timeout_ms() -> int:
     try:
         return max(0, int(os.environ.get("SWITCHMAN_BUSY_TIMEOUT_MS", "10000")))
@@ -47,18 +52,22 @@ def _decode_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 class Tx:
-    """A write transaction in progress: execute SQL and append audit rows."""
+    """A write transaction in progress: execute SQL and append audit rows (`base.Tx`)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn = store.conn
-        self.appended: list[audit.AuditRow] = []
+        self.appended: list[AuditRow] = []
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         cur = self.conn.execute(sql, params)
         if faults.ACTIVE:  # fault point (issue 7 crash harness): mid-transaction
             faults.hit("store.execute")
         return cur
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        """Bulk statements (snapshots): no fault point, as a batch is one moment."""
+        return self.conn.executemany(sql, rows)
 
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         cur = self.conn.execute(sql, params)
@@ -69,19 +78,22 @@ class Tx:
         cur = self.conn.execute(sql, params)
         return [_decode_row(cur, r) for r in cur.fetchall()]
 
-    def audit_many(self, events: list[dict[str, Any]]) -> list[audit.AuditRow]:
+    def tuples(self, sql: str, params: Any = ()) -> Any:
+        return iter(self.conn.execute(sql, params).fetchall())
+
+    def audit_many(self, events: list[dict[str, Any]]) -> list[AuditRow]:
         """`audit` for a batch (one chain-head read, one insert, one Merkle fold)."""
         if not events:
             return []
-        rows = audit.append_many(self.conn, self.store.key(), events)
+        rows = sqlite_audit.append_many(self.conn, self.store.key(), events)
         self.appended.extend(rows)
         if faults.ACTIVE:  # fault point (issue 7 crash harness): per row, as `audit` hits it
             for _ in rows:
                 faults.hit("store.audit")
         return rows
 
-    def audit(self, event_type: str, status: str = "info", **fields: Any) -> audit.AuditRow:
-        row = audit.append(self.conn, self.store.key(), event_type, status, **fields)
+    def audit(self, event_type: str, status: str = "info", **fields: Any) -> AuditRow:
+        row = sqlite_audit.append_many(self.conn, self.store.key(), [{"event_type": event_type, "status": status, **fields}])[0]
         self.appended.append(row)
         if faults.ACTIVE:  # fault point (issue 7 crash harness): audit row appended, not committed
             faults.hit("store.audit")
@@ -89,20 +101,22 @@ class Tx:
 
 
 class Store:
-    """An open switchman.db. Reads go straight to the connection; writes go through `write`."""
+    """An open switchman.db (`base.Store`). Reads go straight to the connection; writes go
+    through `write`. `after_commit` runs once after each transaction that appended audit rows
+    commits: the caller that opens the store for real hands it the checkpoint writer."""
 
-    # Called after a transaction that appended audit rows commits (checkpoints hook in here).
-    after_append: list[Callable[[Store, list[audit.AuditRow]], None]] = []
-
-    def __init__(self, state_dir: str, conn: sqlite3.Connection) -> None:
+    def __init__(self, state_dir: str, conn: sqlite3.Connection, after_commit: AfterCommit | None = None) -> None:
         self.state_dir = state_dir
         self.conn = conn
+        self.after_commit = after_commit
         self._key: str | None = None
 
     # -- opening ----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, state_dir: str, *, create: bool = False, migrate: bool = True) -> Store:
+    def open(
+        cls, state_dir: str, *, create: bool = False, migrate: bool = True, after_commit: AfterCommit | None = None
+    ) -> Store:
         path = os.path.join(state_dir, DB_FILE)
         if not create and not os.path.exists(path):
             raise EnvironmentProblem(
@@ -131,7 +145,7 @@ class Store:
             conn.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise _open_error(path, exc) from exc
-        store = cls(state_dir, conn)
+        store = cls(state_dir, conn, after_commit)
         if migrate:
             store.ensure_schema()
         return store
@@ -162,9 +176,9 @@ class Store:
 
     def key(self) -> str:
         if self._key is None:
-            key = audit.read_key(self.state_dir)
+            key = sqlite_audit.read_key(self.state_dir)
             if key is None:
-                raise audit.key_missing_error(self.state_dir)
+                raise sqlite_audit.key_missing_error(self.state_dir)
             self._key = key
         return self._key
 
@@ -177,17 +191,30 @@ class Store:
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return self._read(sql, params, one=False)
 
+    def tuples(self, sql: str, params: Any = ()) -> Any:
+        """Raw tuples (bytes not decoded), streamed: the audit walk reads a million rows this way."""
+        try:
+            cur = self.conn.execute(sql, params)
+        except UnicodeEncodeError as exc:
+            raise not_utf8(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise locked_error(self.db_path, exc) if _is_busy(exc) else store_error(self.db_path, exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise store_error(self.db_path, exc) from exc
+        cur.arraysize = 4096
+        return cur
+
     def _read(self, sql: str, params: Any, *, one: bool) -> list[dict[str, Any]]:
         """A read outside a write transaction: corruption is an environment error, not a crash."""
         try:
             cur = self.conn.execute(sql, params)
             rows = [cur.fetchone()] if one else cur.fetchall()
         except UnicodeEncodeError as exc:
-            raise _not_utf8(exc) from exc
+            raise not_utf8(exc) from exc
         except sqlite3.OperationalError as exc:
-            raise _locked_error(self.db_path, exc) if _is_busy(exc) else _store_error(self.db_path, exc) from exc
+            raise locked_error(self.db_path, exc) if _is_busy(exc) else store_error(self.db_path, exc) from exc
         except sqlite3.DatabaseError as exc:
-            raise _store_error(self.db_path, exc) from exc
+            raise store_error(self.db_path, exc) from exc
         return [_decode_row(cur, r) for r in rows if r is not None]
 
     # -- writes -----------------------------------------------------------------------------
@@ -249,7 +276,7 @@ class Store:
                     if next_delay is not None:
                         delay = next_delay
                         continue
-                raise _locked_error(self.db_path, exc) from exc
+                raise locked_error(self.db_path, exc) from exc
             if faults.ACTIVE:  # fault point (issue 7 crash harness): inside BEGIN IMMEDIATE
                 faults.hit("store.begin")
             try:
@@ -264,21 +291,20 @@ class Store:
                     if next_delay is not None:
                         delay = next_delay
                         continue
-                raise _locked_error(self.db_path, exc) if _is_busy(exc) else _store_error(self.db_path, exc) from exc
+                raise locked_error(self.db_path, exc) if _is_busy(exc) else store_error(self.db_path, exc) from exc
             except sqlite3.DatabaseError as exc:
                 self._rollback()
-                raise _store_error(self.db_path, exc) from exc
+                raise store_error(self.db_path, exc) from exc
             except UnicodeEncodeError as exc:
                 self._rollback()
-                raise _not_utf8(exc) from exc
+                raise not_utf8(exc) from exc
             except BaseException:
                 self._rollback()
                 raise
             if faults.ACTIVE:  # fault point (issue 7 crash harness): committed, no checkpoint yet
                 faults.hit("store.after_commit")
-            if audited and tx.appended:
-                for callback in list(self.after_append):
-                    callback(self, tx.appended)
+            if audited and tx.appended and self.after_commit is not None:
+                self.after_commit(self, tx.appended)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -300,16 +326,6 @@ def _retry(fn: Callable[[], Any]) -> Any:
     return None
 
 
-def _not_utf8(exc: UnicodeEncodeError) -> BadInput:
-    """Text that is not valid UTF-8 (an undecodable argv byte) cannot be stored as SQLite text."""
-    bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
-    return BadInput(
-        f"text {bad.encode('utf-8', 'backslashreplace').decode('ascii', 'replace')!s} is not valid UTF-8",
-        "pass names, ids and titles as UTF-8 text",
-        code="invalid_text",
-    )
-
-
 def _open_error(path: str, exc: Exception) -> EnvironmentProblem:
     """Say "restore or move aside" only when the file really is not a database."""
     text = str(exc) if not isinstance(exc, UnicodeDecodeError) else "file is not a database"
@@ -326,17 +342,33 @@ def _open_error(path: str, exc: Exception) -> EnvironmentProblem:
     )
 
 
-def _locked_error(path: str, exc: Exception) -> EnvironmentProblem:
-    return EnvironmentProblem(
-        f"{path} stayed locked by another writer: {exc}",
-        "retry; if it persists find the stuck process with `fuser .switchman/switchman.db`",
-        code="store_locked",
-    )
+def open_store(
+    state_dir: str, *, create: bool = False, migrate: bool = True, after_commit: AfterCommit | None = None
+) -> Store:
+    """Open (or with `create`, make) the SQLite store in `state_dir`."""
+    return Store.open(state_dir, create=create, migrate=migrate, after_commit=after_commit)
 
 
-def _store_error(path: str, exc: Exception) -> EnvironmentProblem:
-    return EnvironmentProblem(
-        f"{path}: {exc}",
-        "run `switchman-hook doctor` to check the store",
-        code="store_error",
-    )
+def open_read_only(state_dir: str) -> Store:
+    """used by doctor (`_Ctx.open_store`): a query-only connection that never migrates or writes.
+
+    Raises sqlite3.DatabaseError when the file is not a readable database.
+    """
+    import urllib.parse  # lazy: only doctor opens read-only, hooks never do
+
+    uri = "file:" + urllib.parse.quote(os.path.join(state_dir, DB_FILE)) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA query_only = 1")
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return Store(state_dir, conn)
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """used by doctor (`_Ctx.has_table`): does the database have this table yet."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
+def integrity_problems(conn: sqlite3.Connection, limit: int = 20) -> list[str]:
+    """used by doctor (integrity check): PRAGMA integrity_check's lines (["ok"] when sound)."""
+    return [r[0] for r in conn.execute(f"PRAGMA integrity_check({int(limit)})")]

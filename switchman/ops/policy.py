@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from . import policy as policymod
-from .globs.syntax import validate_glob
-from .store import Store, Tx
+from .. import policy as policymod
+from ..globs.syntax import validate_glob
+from ..store import worktrees as wtstore
+from ..store.base import Store, Tx
 
 
 def allow(store: Store, globs: list[str]) -> policymod.Policy:
@@ -29,7 +30,7 @@ def set_default_mode(store: Store, mode: str, all_worktrees: bool = False) -> po
         new = policymod.Policy(mode, pol.allowed_generated_paths, pol.extra)
         tx.audit("policy_updated", "info", details={"default_mode": mode, "previous": pol.default_mode, "all_worktrees": all_worktrees})
         if all_worktrees:
-            tx.execute("UPDATE worktrees SET enforcement_mode = ?", (mode,))
+            wtstore.set_every_mode(tx, mode)
         policymod.save(store.state_dir, new)
         return new
 
