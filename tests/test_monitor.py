@@ -357,7 +357,7 @@ def test_odd_file_names_round_trip(cli: Cli, agents: tuple[Path, Path]) -> None:
 
 
 def test_failed_copy_leaves_the_file_and_reports(cli: Cli, agents: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    from switchman import monitor
+    from switchman import quarantine
 
     _a, b = agents
     once(cli)
@@ -366,7 +366,7 @@ def test_failed_copy_leaves_the_file_and_reports(cli: Cli, agents: tuple[Path, P
     def broken_copy(*_args: object) -> str:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(monitor, "_copy", broken_copy)
+    monkeypatch.setattr(quarantine, "_copy", broken_copy)
     res = cli("monitor", "once", "--quarantine", "--json")
     assert res.code == 1
     wb = report(res.json, "agent-b")
