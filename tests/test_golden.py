@@ -60,24 +60,27 @@ def scene(env: Env) -> Env:
     return env
 
 
-def test_refusal_text(scene: Env) -> None:
+@pytest.fixture
+def refused(scene: Env) -> subprocess.CompletedProcess[str]:
+    """agent-a commits the file agent-b holds: refused."""
     scene.change(scene.a, "docs/guide.md", "taken\n")
-    proc = subprocess.run(["git", "commit", "-q", "-m", "sneak"], cwd=scene.a, capture_output=True, text=True)
-    assert proc.returncode == 1
-    check("refusal", normalise(proc.stderr, scene))
+    return subprocess.run(["git", "commit", "-q", "-m", "sneak"], cwd=scene.a, capture_output=True, text=True)
 
 
+def test_refusal_text(scene: Env, refused: subprocess.CompletedProcess[str]) -> None:
+    assert refused.returncode == 1
+    check("refusal", normalise(refused.stderr, scene))
+
+
+@pytest.mark.usefixtures("refused")
 def test_status_text(scene: Env) -> None:
-    scene.change(scene.a, "docs/guide.md", "taken\n")
-    subprocess.run(["git", "commit", "-q", "-m", "sneak"], cwd=scene.a, capture_output=True)
     res = run_cli("status", cwd=scene.root)
     assert res.code == 0
     check("status", normalise(res.out, scene))
 
 
+@pytest.mark.usefixtures("refused")
 def test_doctor_text(scene: Env) -> None:
-    scene.change(scene.a, "docs/guide.md", "taken\n")
-    subprocess.run(["git", "commit", "-q", "-m", "sneak"], cwd=scene.a, capture_output=True)
     res = run_cli("doctor", cwd=scene.root)
     assert res.code == 0  # warnings only
     check("doctor", normalise(res.out, scene))
