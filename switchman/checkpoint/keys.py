@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import BadInput, EnvironmentProblem
 from ..records import Record
 from ..repo import RepoPaths
+from ..store import meta, worktrees
 from ..store.sqlite import Store
 from ..timeutil import now_iso
 from .note import (
@@ -148,11 +149,11 @@ def signed_by(cp: Checkpoint, keys: Iterable[TrustedKey]) -> VerifierKey | None:
 
 
 def repo_id(conn: sqlite3.Connection) -> str | None:
+    """None before init, and also on a database that cannot answer (doctor reads broken ones)."""
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'repo_id'").fetchone()
+        return meta.repo_id(conn)
     except sqlite3.OperationalError:
         return None
-    return str(row[0]) if row and row[0] else None
 
 
 def origin_for(rid: str) -> str:
@@ -161,8 +162,8 @@ def origin_for(rid: str) -> str:
 
 def keyring(conn: sqlite3.Connection) -> list[TrustedKey]:
     try:
-        rows = conn.execute("SELECT verifier_key, retired_size FROM checkpoint_keys ORDER BY added_at, rowid").fetchall()
-    except sqlite3.OperationalError:
+        rows = meta.keyring_rows(conn)
+    except sqlite3.OperationalError:  # as repo_id: an unreadable keyring trusts nothing
         return []
     keys = []
     for text, retired in rows:
@@ -183,10 +184,7 @@ def active(keys: Sequence[TrustedKey]) -> list[VerifierKey]:
 
 def add_key(store: Store, key: VerifierKey) -> None:
     def fn(tx: Tx) -> None:
-        tx.execute(
-            "INSERT OR IGNORE INTO checkpoint_keys (verifier_key, key_hash, added_at) VALUES (?, ?, ?)",
-            (key.text, key.key_hash.hex(), now_iso()),
-        )
+        meta.add_key_if_absent(tx, key.text, key.key_hash.hex(), now_iso())
 
     store.write(fn)
 
@@ -261,7 +259,7 @@ def refuse_key_inside(path: str, dirs: Iterable[str]) -> None:
 def protected_dirs(paths: RepoPaths, store: Store) -> list[str]:
     dirs = [paths.root, paths.common_dir, paths.toplevel or ""]
     with suppress(sqlite3.Error):
-        dirs += [r["path"] for r in store.all("SELECT path FROM worktrees")]
+        dirs += worktrees.all_paths(store)
     return dirs
 
 
