@@ -17,7 +17,6 @@ from .. import policy as policymod
 from ..errors import SwitchmanError
 from ..install import HooksStatus, hook_status
 from ..repo import GitWorktree, RepoPaths, git_env, list_worktrees, run_git
-from ..store import leases as leasemod
 from ..store import worktrees
 from ..store.sqlite import DB_FILE, Store, has_table, open_read_only
 from ..trail import Trail
@@ -128,11 +127,11 @@ class Ctx:
         return worktrees.rows(self.store)
 
     def stale_window(self) -> float:
+        """policy.stale_minutes; a broken policy is the policy check's to report, so the default here."""
         try:
-            value = policymod.load(self.state_dir).extra.get("stale_lease_minutes", leasemod.DEFAULT_STALE_MINUTES)
+            return policymod.stale_minutes(self.state_dir)
         except SwitchmanError:
-            return leasemod.DEFAULT_STALE_MINUTES
-        return float(value) if isinstance(value, (int, float)) else leasemod.DEFAULT_STALE_MINUTES
+            return policymod.DEFAULT_STALE_MINUTES
 
     # the pre-commit framework -----------------------------------------------------------
     @property
