@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 
 from . import faults
 
@@ -28,6 +27,8 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, *, fault: str | None
 
     `fault` names the crash-harness fault points (`<fault>.tmp_written`, `<fault>.replaced`).
     """
+    import tempfile  # lazy: the hook path imports this module but rarely writes a file
+
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -42,6 +43,32 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, *, fault: str | None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def create_exclusive(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Create `path` holding `data`; FileExistsError when something is already there.
+
+    For secrets (the audit HMAC key, checkpoint signing keys): the bytes go to a private temp
+    file beside `path`, are fsynced, and the file is hard-linked into place, so a reader sees no
+    file or the whole file, a crash never leaves half a key under the real name, and a file
+    already at `path` (or a symlink planted there) always wins. Needs hard links where `path` lives.
+    """
+    import tempfile  # lazy: the hook path imports this module but rarely writes a file
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or ".")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def link_replace(src: str, dst: str) -> None:

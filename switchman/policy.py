@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from .errors import BadInput, EnvironmentProblem
+from .fsutil import atomic_write
 from .records import Record, factory
 
 POLICY_FILE = "enforcement.json"
@@ -79,13 +80,9 @@ def load(state_dir: str) -> Policy:
 
 
 def save(state_dir: str, policy: Policy) -> None:
-    """Atomic rewrite (temp file + rename) so a crash never leaves half a policy file."""
-    path = policy_path(state_dir)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(policy.to_json(), fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Atomic rewrite (`fsutil.atomic_write`) so a crash never leaves half a policy file."""
+    text = json.dumps(policy.to_json(), indent=2, ensure_ascii=False) + "\n"
+    atomic_write(policy_path(state_dir), text.encode("utf-8"), 0o644)
 
 
 DEFAULT_STALE_MINUTES = 15.0

@@ -11,6 +11,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput, EnvironmentProblem
+from ..fsutil import create_exclusive
 from ..records import Record
 from ..repo import RepoPaths
 from ..store import meta, worktrees
@@ -231,14 +232,10 @@ def read_signer(rid: str, path: str | None = None) -> Signer | None:
 
 
 def write_private(path: str, signer: Signer) -> None:
+    """The private key, mode 0600; FileExistsError when a key is already there (a concurrent
+    init won: its key is used)."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (signer.text + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
+    create_exclusive(path, (signer.text + "\n").encode("ascii"), 0o600)
 
 
 def _inside(path: str, directory: str) -> bool:
