@@ -11,6 +11,7 @@ import contextlib
 import os
 
 from . import faults
+from .errors import EnvironmentProblem
 
 
 def read_bytes(path: str) -> bytes | None:
@@ -20,6 +21,20 @@ def read_bytes(path: str) -> bytes | None:
             return fh.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+
+
+def read_text(path: str, *, fix: str, code: str, encoding: str = "ascii") -> str | None:
+    """A small file's text (a key), or None when there is no such file.
+
+    Unreadable, or not `encoding`: EnvironmentProblem `code` with `fix`, never a traceback.
+    """
+    try:
+        with open(path, encoding=encoding) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvironmentProblem(f"cannot read {path}: {exc}", fix, code=code) from exc
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644, *, fault: str | None = None) -> None:

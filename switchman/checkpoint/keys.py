@@ -11,7 +11,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput, EnvironmentProblem
-from ..fsutil import create_exclusive
+from ..fsutil import create_exclusive, read_text
 from ..records import Record
 from ..repo import RepoPaths
 from ..store import meta, worktrees
@@ -214,13 +214,9 @@ def missing_key(rid: str) -> EnvironmentProblem:
 
 def read_signer(rid: str, path: str | None = None) -> Signer | None:
     path = path or private_key_path(rid)
-    try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read()
-    except FileNotFoundError:
+    text = read_text(path, fix="restore the key from a backup", code="checkpoint_key_unreadable")
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentProblem(f"cannot read {path}: {exc}", "restore the key from a backup", code="checkpoint_key_unreadable") from exc
     try:
         return Signer.parse(text)
     except (ValueError, binascii.Error) as exc:

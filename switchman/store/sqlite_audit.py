@@ -13,7 +13,7 @@ from typing import Any
 
 from ..audit import AuditRow, check_events, seal
 from ..errors import EnvironmentProblem
-from ..fsutil import create_exclusive
+from ..fsutil import create_exclusive, read_text
 from ..timeutil import now_iso
 from . import audit_log
 from .base import db_text
@@ -28,15 +28,9 @@ def key_path(state_dir: str) -> str:
 def read_key(state_dir: str) -> str | None:
     """The HMAC key text, or None when the file is absent. A malformed key is an error."""
     path = key_path(state_dir)
-    try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read()
-    except FileNotFoundError:
+    text = read_text(path, fix="restore audit.key from a backup", code="key_unreadable")
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentProblem(
-            f"cannot read {path}: {exc}", "restore audit.key from a backup", code="key_unreadable"
-        ) from exc
     key = text.strip()
     if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
         raise EnvironmentProblem(
