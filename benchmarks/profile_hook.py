@@ -62,6 +62,7 @@ wrap(fp, "staged_changes", "diff-index: wait + parse")
 wrap(repo.GitProcess, "result", "waiting for git (every command, incl. the above)")
 wrap(fp, "worktree_changes", "git status + hash changed files")
 wrap(g, "resolve_worktree", "resolve worktree")
+wrap(gh, "resolve_worktree", "resolve worktree")  # post-commit's own import of it
 wrap(g, "load_context", "ownership: claims + scopes")
 wrap(snap, "diff_snapshot", "snapshot diff")
 wrap(g, "record_observations", "write_observed rows (judge + append)")

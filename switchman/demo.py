@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .store import audit_log
+
 CLI_CODE = "import sys; from switchman.cli import main; sys.exit(main())"
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Demo Agent",
@@ -240,10 +242,7 @@ class Demo:
         db = os.path.join(self.repo, ".switchman", "switchman.db")
         conn = sqlite3.connect(db, isolation_level=None)
         try:
-            cur = conn.execute(
-                "UPDATE audit_log SET status = 'allowed', reason_code = NULL WHERE sequence = ?", (self.bypass_seq,)
-            )
-            if cur.rowcount != 1:
+            if audit_log.forge_allowed(conn, self.bypass_seq) != 1:
                 raise StepFailed(f"no audit row with sequence {self.bypass_seq} to tamper with")
         finally:
             conn.close()

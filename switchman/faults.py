@@ -1,4 +1,4 @@
-"""Env-controlled fault points for the crash-injection harness (tests/stress/, issue 7).
+"""Env-controlled fault points for the crash-injection harness (tests/stress/).
 
 `SWITCHMAN_FAULT` is read once, when this module is imported. Unset (always, outside the tests)
 `ACTIVE` is None and a call site costs one attribute check and nothing else:

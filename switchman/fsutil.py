@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 
 from . import faults
+from .errors import EnvironmentProblem
 
 
 def read_bytes(path: str) -> bytes | None:
@@ -23,11 +23,27 @@ def read_bytes(path: str) -> bytes | None:
         return None
 
 
+def read_text(path: str, *, fix: str, code: str, encoding: str = "ascii") -> str | None:
+    """A small file's text (a key), or None when there is no such file.
+
+    Unreadable, or not `encoding`: EnvironmentProblem `code` with `fix`, never a traceback.
+    """
+    try:
+        with open(path, encoding=encoding) as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvironmentProblem(f"cannot read {path}: {exc}", fix, code=code) from exc
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644, *, fault: str | None = None) -> None:
     """Temp file in the same dir + os.replace: a reader sees the old bytes or the new, never half.
 
     `fault` names the crash-harness fault points (`<fault>.tmp_written`, `<fault>.replaced`).
     """
+    import tempfile  # lazy: the hook path imports this module but rarely writes a file
+
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -42,6 +58,32 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, *, fault: str | None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def create_exclusive(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Create `path` holding `data`; FileExistsError when something is already there.
+
+    For secrets (the audit HMAC key, checkpoint signing keys): the bytes go to a private temp
+    file beside `path`, are fsynced, and the file is hard-linked into place, so a reader sees no
+    file or the whole file, a crash never leaves half a key under the real name, and a file
+    already at `path` (or a symlink planted there) always wins. Needs hard links where `path` lives.
+    """
+    import tempfile  # lazy: the hook path imports this module but rarely writes a file
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or ".")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def link_replace(src: str, dst: str) -> None:

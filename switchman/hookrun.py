@@ -58,7 +58,7 @@ def run(name: str, args: list[str]) -> int:
         return _probe(name)
     git_name = framework_name(name, None)
     if _FAST_EXIT and git_name == "pre-commit":
-        # The gate's first question (~10 ms of index reading at 100k files): ask it before even
+        # The gate's first question (git reads the whole index for it): ask it before even
         # locating the repository. Hooks are installed only where switchman is initialised.
         from .fingerprints import DIFF_INDEX_ARGS
         from .repo import prefetch_git
@@ -203,7 +203,7 @@ HANDLERS = {
 
 
 def _warm_signer() -> None:
-    """Import the Ed25519 signer (~4 ms) now: the gate is about to wait for `git diff-index` and
+    """Import the Ed25519 signer now: the gate is about to wait for `git diff-index` and
     `git write-tree` (prefetched, still running on a big index), and its audit row will need a
     signed checkpoint anyway. On a small index git is done already and this costs nothing extra.
     """
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     """Hook entry. Called without `argv` (the installed script), the process ends here.
 
     It then leaves with `os._exit` and never closes the database: everything is committed, and
-    that skips SQLite's WAL checkpoint-on-close and the interpreter teardown (~5-10 ms a hook).
+    that skips SQLite's WAL checkpoint-on-close and the interpreter teardown, paid by every hook.
     """
     global _FAST_EXIT
     args = sys.argv[1:] if argv is None else list(argv)

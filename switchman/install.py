@@ -148,7 +148,7 @@ def default_interpreter() -> str:
     """The interpreter to record: this environment's own python, as invoked.
 
     Not resolved: a venv's `bin/python` is a symlink, and resolving it would leave the venv and
-    lose its site-packages. Only a pyenv shim is resolved, since it costs ~120 ms per hook.
+    lose its site-packages. Only a pyenv shim is resolved, since going through it slows every hook.
     """
     exe = sys.executable
     if not exe:
@@ -193,7 +193,7 @@ def _keep_aside(target: str, orig: str) -> bool:
     """
     try:
         os.link(target, orig, follow_symlinks=False)
-        if faults.ACTIVE:  # fault point (issue 7 crash harness): foreign hook has both names
+        if faults.ACTIVE:  # fault point (crash harness): foreign hook has both names
             faults.hit("install.kept_aside")
     except FileExistsError:
         return False

@@ -1,7 +1,7 @@
 """Plain frozen records the core returns; the CLI formats them (human or --json).
 
 Records (`switchman.records`), not dataclasses: this module is on the git-hook hot path, where
-each `@dataclass` cost ~0.7 ms of import time. `to_dict` and `from_row` take both kinds.
+each `@dataclass` costs import time (see `switchman.records`). `to_dict` and `from_row` take both kinds.
 """
 
 from __future__ import annotations

@@ -34,9 +34,10 @@ from . import fingerprints
 from . import policy as policymod
 from .errors import SwitchmanError
 from .fingerprints import Change
-from .gates.common import compliance_for, record_observations, stale_minutes
+from .gates.common import compliance_for, record_observations
 from .ops.claims import load_context
 from .ownership import Decision
+from .policy import stale_minutes
 from .quarantine import Outcome, differs_from_head, message, quarantine_all
 from .repo import git_env
 from .store import leases as leasemod

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from .errors import BadInput, EnvironmentProblem
+from .fsutil import atomic_write
 from .records import Record, factory
 
 POLICY_FILE = "enforcement.json"
@@ -79,10 +80,29 @@ def load(state_dir: str) -> Policy:
 
 
 def save(state_dir: str, policy: Policy) -> None:
-    """Atomic rewrite (temp file + rename) so a crash never leaves half a policy file."""
-    path = policy_path(state_dir)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(policy.to_json(), fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Atomic rewrite (`fsutil.atomic_write`) so a crash never leaves half a policy file."""
+    text = json.dumps(policy.to_json(), indent=2, ensure_ascii=False) + "\n"
+    atomic_write(policy_path(state_dir), text.encode("utf-8"), 0o644)
+
+
+DEFAULT_STALE_MINUTES = 15.0
+STALE_KEY = "stale_lease_minutes"
+
+
+def stale_minutes(state_dir: str, pol: Policy | None = None) -> float:
+    """The lease stale window (`stale_lease_minutes`, default 15): the one reading every gate,
+    status, the monitor, `lease reap` and doctor share, so they cannot disagree on who is stale.
+
+    `pol`: the policy the caller already loaded (the commit gate), else it is read here. A value
+    that is not a number of minutes >= 0 is refused, never silently replaced by the default.
+    """
+    pol = pol if pol is not None else load(state_dir)
+    value = pol.extra.get(STALE_KEY, DEFAULT_STALE_MINUTES)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        path = policy_path(state_dir)
+        raise BadInput(
+            f"{path}: {STALE_KEY} {value!r} is not a number of minutes >= 0",
+            f"fix {path}, e.g. \"{STALE_KEY}\": 15",
+            code="policy_malformed",
+        )
+    return float(value)

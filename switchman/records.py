@@ -1,9 +1,9 @@
 """Frozen value classes without `dataclasses`, for modules on the git-hook hot path.
 
-`@dataclass` costs ~0.7 ms per class at import (it `exec`s `__init__`, `__repr__`, `__eq__`,
+`@dataclass` is paid per class at import (it `exec`s `__init__`, `__repr__`, `__eq__`,
 `__hash__`, `__setattr__` and builds a signature for `__doc__`), and importing `dataclasses`
-pulls in `inspect`/`ast`/`dis` (~5 ms): about 25 ms for the ~30 classes a commit hook used to
-define. A `Record` subclass declares its fields as annotations, like a dataclass, and costs
+pulls in `inspect`/`ast`/`dis`: together a large share of a commit hook's start-up
+(benchmarks/README.md). A `Record` subclass declares its fields as annotations, like a dataclass, and costs
 nothing at import; its `__init__` is compiled on first instantiation (so classes a hook never
 builds never pay), and it behaves like a frozen dataclass: keyword/positional construction,
 defaults (`factory(list)` for `field(default_factory=list)`), `__repr__`, `__eq__`, `__hash__`,
@@ -84,8 +84,8 @@ class Record:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Generic: fill __dict__ from the field list. A class built often (a path change, an audit
-        # row) gets a compiled __init__ after _COMPILE_AFTER instances: compiling costs ~0.1 ms,
-        # which a class built a few times per hook never recovers.
+        # row) gets a compiled __init__ after _COMPILE_AFTER instances: compiling costs more than
+        # a class built a few times per hook ever saves.
         cls = type(self)
         count = cls.__dict__.get("__record_built__", 0) + 1
         if count > _COMPILE_AFTER:

@@ -65,8 +65,8 @@ class GitResult:
 class GitProcess:
     """A git child started with `os.posix_spawnp` (no `subprocess` import, no fork of Python).
 
-    `subprocess` costs ~3 ms to import and ~1 ms more per call than a bare spawn; a hook runs
-    a handful of git commands. The working directory is given to git as `-C DIR`, which git
+    `subprocess` is slow to import and adds per-call cost over a bare spawn, and a hook runs a
+    handful of git commands (figures: benchmarks/README.md). The working directory is given to git as `-C DIR`, which git
     applies before anything else (so relative GIT_DIR / GIT_INDEX_FILE resolve as with a chdir).
     `result()` reads stdout and stderr together (poll), feeding `input` as the pipe drains.
     """
@@ -357,7 +357,7 @@ LOCATE_ARGS = (
 
 
 def locate(cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> RepoPaths:
-    """One `git rev-parse` for every location question (≈2 ms)."""
+    """One `git rev-parse` for every location question."""
     proc = run_git(LOCATE_ARGS, cwd, env=env, check=False)
     lines = os.fsdecode(proc.stdout).split("\n")
     if len(lines) < 4 or lines[0] not in ("true", "false"):

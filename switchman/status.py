@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import to_dict
+from .policy import stale_minutes
 from .repo import RepoPaths
 from .store import audit_log
 from .store import claims as claimsmod
@@ -28,21 +29,6 @@ class StatusReport:
     validations: list[dict[str, Any]]
     invalidations: list[dict[str, Any]]
     recent_denials: list[dict[str, Any]] = field(default_factory=list)
-
-
-def stale_minutes(state_dir: str) -> float:
-    from .errors import BadInput
-    from .policy import load, policy_path
-
-    value = load(state_dir).extra.get("stale_lease_minutes", leasemod.DEFAULT_STALE_MINUTES)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        path = policy_path(state_dir)
-        raise BadInput(
-            f"{path}: stale_lease_minutes {value!r} is not a number of minutes >= 0",
-            f"fix {path}, e.g. \"stale_lease_minutes\": 15",
-            code="policy_malformed",
-        )
-    return float(value)
 
 
 def collect(paths: RepoPaths, store: Store) -> StatusReport:

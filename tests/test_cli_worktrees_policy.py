@@ -161,6 +161,7 @@ def test_policy_rewrite_preserves_unknown_keys(initialised: Path, cli: Cli) -> N
     assert list(data) == list(original)  # key order kept
     assert cli.json("policy", "show")["team"] == original["team"]
     assert not list((initialised / ".switchman").glob("*.tmp*"))
+    assert not list((initialised / ".switchman").glob(".enforcement.json.*"))  # fsutil.atomic_write's temp name
 
 
 @pytest.mark.parametrize(

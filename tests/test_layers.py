@@ -10,6 +10,7 @@ checker cannot pass silently.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -188,6 +189,82 @@ def test_no_module_over_500_lines() -> None:
 def test_the_checker_catches_what_it_guards(g: dict[str, set[str]], problem: str) -> None:
     found = {"upward": upward(g), "cycle": cycles(g), "store": store_crossings(g)}[problem]
     assert found, f"the checker missed a {problem} import in {g}"
+
+
+# --- SQL lives in store/ only ------------------------------------------------------------------
+
+# A string literal (implicit concatenations and f-string text included) that reads as a statement.
+# Upper case only: the code writes SQL in capitals, and prose such as "select a file from" must pass.
+SQL_TEXT = re.compile(
+    r"\bSELECT\b.+\bFROM\b|\bINSERT\s+(?:OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b"
+    r"|\bPRAGMA\s+\w+\s*(?:=|\(|$)|\b(?:CREATE|DROP|ALTER)\s+(?:TABLE|INDEX|TRIGGER|VIEW)\b|\bBEGIN\s+IMMEDIATE\b",
+    re.S,
+)
+
+# Modules that still hold SQL while their queries move into store/ on another branch (the gates'
+# gate_runs / commit_provenance / meta reads). gates/ only; the merge of that branch empties this.
+SQL_ALLOWED_FOR_NOW: frozenset[str] = frozenset({"gates.commit", "gates.common", "gates.history", "gates.merge", "gates.push"})
+
+
+def sql_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every string literal in `source` that holds SQL; docstrings are prose."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else "?" for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            text = node.value
+        else:
+            continue
+        if SQL_TEXT.search(text):
+            found.append((node.lineno, " ".join(text.split())[:80]))
+    return found
+
+
+def sql_outside_store() -> dict[str, list[tuple[int, str]]]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        if name == "store" or name.startswith("store."):
+            continue
+        if hits := sql_literals(path.read_text()):
+            out[name] = hits
+    return out
+
+
+def test_sql_lives_in_store_only() -> None:
+    found = sql_outside_store()
+    assert {m: hits for m, hits in found.items() if m not in SQL_ALLOWED_FOR_NOW} == {}, (
+        "move these queries into a store/ module and call it"
+    )
+    assert sorted(SQL_ALLOWED_FOR_NOW - set(found)) == [], "no SQL left there: drop it from SQL_ALLOWED_FOR_NOW"
+
+
+@pytest.mark.parametrize(
+    ("source", "hits"),
+    [
+        ('c.store.all("SELECT id FROM tasks")', 1),
+        ('c.all(\n    "SELECT a, b "\n    "FROM t WHERE x = ?", (1,))', 1),
+        ('conn.execute(f"SELECT {COLS} FROM audit_log ORDER BY id")', 1),
+        ("tx.execute('UPDATE leases SET status = ?', (s,))", 1),
+        ('conn.execute("PRAGMA user_version")', 1),
+        ('x = "INSERT OR IGNORE INTO meta (key) VALUES (?)"', 1),
+        ('def f():\n    """SELECT rows FROM the table, described."""\n', 0),
+        ('msg = "PRAGMA integrity_check: ok"', 0),
+        ('msg = "select a worktree from the list"', 0),
+    ],
+)
+def test_the_sql_finder_finds_sql(source: str, hits: int) -> None:
+    assert len(sql_literals(source)) == hits, source
 
 
 def test_function_level_imports_count(tmp_path: Path) -> None:

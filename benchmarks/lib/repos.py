@@ -71,6 +71,18 @@ def start(base: Path) -> tuple[dict[str, str], Path]:
     return env, root
 
 
+def begin(base: Path, files: int, note: str = "") -> tuple[dict[str, str], Path, float]:
+    """Announce a build, start a fresh repository in `base` and import `files` files into it.
+
+    Returns its env, its root and when the build started (for `finish`)."""
+    print(f"  building {base.name}{note} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    env, root = start(base)
+    if files:
+        import_files(root, files, env)
+    return env, root, t0
+
+
 def finish(repo: Repo, t0: float, what: dict[str, Any]) -> None:
     install_hooks(repo)
     what["built_in_s"] = round(time.perf_counter() - t0, 1)
@@ -125,10 +137,7 @@ def build_pair(cache: Path, files: int, n: int) -> Repo:
     loaded = load(base, files)
     if loaded is not None:
         return loaded
-    print(f"  building {base.name} ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    env, root = start(base)
-    import_files(root, files, env)
+    env, root, t0 = begin(base, files)
     # A second branch for post-checkout: 1,000 files (module 1) differ from main.
     fast_import(root, files, env, path_for=path_of, content_for=lambda i: content_of(i, 1), ref="refs/heads/bench-alt",
                 parent="refs/heads/main", indices=range(1000, min(2000, files)))
@@ -149,10 +158,7 @@ def build_fleet(cache: Path, files: int) -> Repo:
     loaded = load(base, files)
     if loaded is not None:
         return loaded
-    print(f"  building {base.name} ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    env, root = start(base)
-    import_files(root, files, env)
+    env, root, t0 = begin(base, files)
     repo = Repo(base, files, env)
     for j in range(1, FLEET + 1):
         wt = base / f"agent-{j}"
@@ -171,10 +177,7 @@ def build_push(cache: Path) -> Repo:
     loaded = load(base, 10_000)
     if loaded is not None:
         return loaded
-    print(f"  building {base.name} ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    env, root = start(base)
-    import_files(root, 10_000, env)
+    env, root, t0 = begin(base, 10_000)
     remote = base / "remote.git"
     git(base, env, "clone", "-q", "--bare", str(root), str(remote))
     git(root, env, "remote", "add", "origin", str(remote))
@@ -200,9 +203,7 @@ def build_verify(cache: Path, events: int) -> Repo:
     loaded = load(base, 0)
     if loaded is not None:
         return loaded
-    print(f"  building {base.name} ({events:,} events) ...", file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
-    env, root = start(base)
+    env, root, t0 = begin(base, 0, f" ({events:,} events)")
     git(root, env, "-c", "user.name=b", "-c", "user.email=b@x", "commit", "-q", "--allow-empty", "-m", "init")
     repo = Repo(base, 0, env, {})
     sw(repo, "init")

@@ -11,8 +11,10 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput, EnvironmentProblem
+from ..fsutil import create_exclusive, read_text
 from ..records import Record
 from ..repo import RepoPaths
+from ..store import meta, worktrees
 from ..store.sqlite import Store
 from ..timeutil import now_iso
 from .note import (
@@ -148,11 +150,11 @@ def signed_by(cp: Checkpoint, keys: Iterable[TrustedKey]) -> VerifierKey | None:
 
 
 def repo_id(conn: sqlite3.Connection) -> str | None:
+    """None before init, and also on a database that cannot answer (doctor reads broken ones)."""
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'repo_id'").fetchone()
+        return meta.repo_id(conn)
     except sqlite3.OperationalError:
         return None
-    return str(row[0]) if row and row[0] else None
 
 
 def origin_for(rid: str) -> str:
@@ -161,8 +163,8 @@ def origin_for(rid: str) -> str:
 
 def keyring(conn: sqlite3.Connection) -> list[TrustedKey]:
     try:
-        rows = conn.execute("SELECT verifier_key, retired_size FROM checkpoint_keys ORDER BY added_at, rowid").fetchall()
-    except sqlite3.OperationalError:
+        rows = meta.keyring_rows(conn)
+    except sqlite3.OperationalError:  # as repo_id: an unreadable keyring trusts nothing
         return []
     keys = []
     for text, retired in rows:
@@ -183,10 +185,7 @@ def active(keys: Sequence[TrustedKey]) -> list[VerifierKey]:
 
 def add_key(store: Store, key: VerifierKey) -> None:
     def fn(tx: Tx) -> None:
-        tx.execute(
-            "INSERT OR IGNORE INTO checkpoint_keys (verifier_key, key_hash, added_at) VALUES (?, ?, ?)",
-            (key.text, key.key_hash.hex(), now_iso()),
-        )
+        meta.add_key_if_absent(tx, key.text, key.key_hash.hex(), now_iso())
 
     store.write(fn)
 
@@ -215,13 +214,9 @@ def missing_key(rid: str) -> EnvironmentProblem:
 
 def read_signer(rid: str, path: str | None = None) -> Signer | None:
     path = path or private_key_path(rid)
-    try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read()
-    except FileNotFoundError:
+    text = read_text(path, fix="restore the key from a backup", code="checkpoint_key_unreadable")
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentProblem(f"cannot read {path}: {exc}", "restore the key from a backup", code="checkpoint_key_unreadable") from exc
     try:
         return Signer.parse(text)
     except (ValueError, binascii.Error) as exc:
@@ -233,14 +228,10 @@ def read_signer(rid: str, path: str | None = None) -> Signer | None:
 
 
 def write_private(path: str, signer: Signer) -> None:
+    """The private key, mode 0600; FileExistsError when a key is already there (a concurrent
+    init won: its key is used)."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (signer.text + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
+    create_exclusive(path, (signer.text + "\n").encode("ascii"), 0o600)
 
 
 def _inside(path: str, directory: str) -> bool:
@@ -261,7 +252,7 @@ def refuse_key_inside(path: str, dirs: Iterable[str]) -> None:
 def protected_dirs(paths: RepoPaths, store: Store) -> list[str]:
     dirs = [paths.root, paths.common_dir, paths.toplevel or ""]
     with suppress(sqlite3.Error):
-        dirs += [r["path"] for r in store.all("SELECT path FROM worktrees")]
+        dirs += worktrees.all_paths(store)
     return dirs
 
 

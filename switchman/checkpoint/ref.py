@@ -56,7 +56,7 @@ def read_ref(cwd: str, env: dict[str, str] | None = None, *, check: bool = True)
 
     Read straight from the files when the repository is the plain kind (`FilesRepo`: a loose
     or packed ref, a loose object); anything else (a packed object, another ref backend) asks
-    `git cat-file`. A hook writing a checkpoint saves a git process (~2 ms) this way.
+    `git cat-file`. A hook writing a checkpoint saves a git process this way.
     """
     repo = FilesRepo.at(cwd)
     if repo is not None:

@@ -55,7 +55,7 @@ def recomputed_leaves(conn: sqlite3.Connection) -> list[bytes]:
     """Leaf hashes from each signed, sequenced row's *recomputed* entry hash, in row order."""
     sha256 = hashlib.sha256
     leaves: list[bytes] = []
-    for values in conn.execute(f"SELECT {audit.ROW_COLUMNS} FROM audit_log ORDER BY id"):
+    for values in audit_log.all_row_tuples(conn):
         row = audit.row_from(values)
         if row.entry_hash is None or row.signature is None or row.sequence is None:
             continue
@@ -286,5 +286,5 @@ def prove(paths: RepoPaths, store: Store, sequence: int) -> dict[str, Any]:
     rid = keys.repo_id(conn)
     if cp.origin != (keys.origin_for(rid) if rid else None) or signed_by(cp, keyring(conn)) is None:
         raise Denied(f"the checkpoint on {REF} does not verify", "run `switchman-hook audit verify`", code="checkpoint_signature_invalid")
-    rows = (audit.row_from(values) for values in conn.execute(f"SELECT {audit.ROW_COLUMNS} FROM audit_log ORDER BY id"))
+    rows = (audit.row_from(values) for values in audit_log.all_row_tuples(conn))
     return build_proof(cp, rows, sequence)

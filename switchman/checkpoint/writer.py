@@ -15,7 +15,7 @@ from .. import audit
 from ..errors import EnvironmentProblem
 from ..records import Record
 from ..repo import RepoPaths, git_env
-from ..store import audit_log
+from ..store import audit_log, meta
 from ..store.sqlite import Store
 from ..timeutil import now_iso
 from . import keys, ref
@@ -184,15 +184,10 @@ def rotate_key(paths: RepoPaths, store: Store) -> RotateResult:
 
     def fn(tx: Tx) -> tuple[list[str], int]:
         size, _root = audit_log.tree_current(tx.conn)
-        old = [r["verifier_key"] for r in tx.all("SELECT verifier_key FROM checkpoint_keys WHERE retired_size IS NULL")]
+        old = meta.active_keys(tx)
         stamp = now_iso()
-        tx.execute(
-            "UPDATE checkpoint_keys SET retired_at = ?, retired_size = ? WHERE retired_size IS NULL", (stamp, size)
-        )
-        tx.execute(
-            "INSERT INTO checkpoint_keys (verifier_key, key_hash, added_at) VALUES (?, ?, ?)",
-            (new.text, new.key_hash.hex(), stamp),
-        )
+        meta.retire_active_keys(tx, stamp, size)
+        meta.add_key(tx, new.text, new.key_hash.hex(), stamp)
         tx.audit(ROTATED_EVENT, "info", details={"new_key": new.text, "retired_keys": old, "retired_at_size": size})
         return old, size
 

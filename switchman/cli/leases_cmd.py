@@ -14,7 +14,7 @@ def lease_group() -> None:
 
 
 def _window() -> float:
-    from ..status import stale_minutes
+    from ..policy import stale_minutes
 
     return stale_minutes(get_ctx().store.state_dir)
 

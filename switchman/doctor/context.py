@@ -10,7 +10,6 @@ import shlex
 import sqlite3
 import subprocess
 import tempfile
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +17,8 @@ from .. import policy as policymod
 from ..errors import SwitchmanError
 from ..install import HooksStatus, hook_status
 from ..repo import GitWorktree, RepoPaths, git_env, list_worktrees, run_git
-from ..store import leases as leasemod
-from ..store.sqlite import DB_FILE, Store
+from ..store import worktrees
+from ..store.sqlite import DB_FILE, Store, has_table, open_read_only
 from ..trail import Trail
 
 PROBE_TIMEOUT = 60
@@ -84,17 +83,13 @@ class Ctx:
     def open_store(self) -> None:
         if not os.path.isfile(self.db_path):
             return
-        uri = "file:" + urllib.parse.quote(self.db_path) + "?mode=ro"
         try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
-            conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA query_only = 1")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            store = open_read_only(self.state_dir)
         except sqlite3.DatabaseError as exc:
             self.db_error = str(exc)
             return
-        self.conn = conn
-        self.store = Store(self.state_dir, conn)
+        self.conn = store.conn
+        self.store = store
 
     def close(self) -> None:
         if self.conn is not None:
@@ -104,7 +99,7 @@ class Ctx:
 
     def has_table(self, name: str) -> bool:
         assert self.conn is not None
-        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+        return has_table(self.conn, name)
 
     # git ----------------------------------------------------------------------------------
     def git(self, args: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -129,14 +124,14 @@ class Ctx:
     def registered(self) -> list[dict[str, Any]]:
         if self.store is None or not self.has_table("worktrees"):
             return []
-        return self.store.all("SELECT * FROM worktrees ORDER BY registered_at, name")
+        return worktrees.rows(self.store)
 
     def stale_window(self) -> float:
+        """policy.stale_minutes; a broken policy is the policy check's to report, so the default here."""
         try:
-            value = policymod.load(self.state_dir).extra.get("stale_lease_minutes", leasemod.DEFAULT_STALE_MINUTES)
+            return policymod.stale_minutes(self.state_dir)
         except SwitchmanError:
-            return leasemod.DEFAULT_STALE_MINUTES
-        return float(value) if isinstance(value, (int, float)) else leasemod.DEFAULT_STALE_MINUTES
+            return policymod.DEFAULT_STALE_MINUTES
 
     # the pre-commit framework -----------------------------------------------------------
     @property

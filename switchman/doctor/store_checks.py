@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from .. import policy as policymod
 from ..errors import SwitchmanError
 from ..repo import run_git
-from ..store import sqlite_audit
-from ..store.sqlite import DB_FILE
-from ..store.sqlite_schema import SCHEMA_VERSION
+from ..store import audit_log, sqlite_audit
+from ..store.sqlite import DB_FILE, integrity_problems
+from ..store.sqlite_schema import SCHEMA_VERSION, current_version
 from ..trail import verify_trail
 from .context import Check, Ctx, check, listed, q
 
@@ -53,7 +53,7 @@ def state_checks(c: Ctx) -> Iterator[Check]:
         )
         return
     try:
-        version = int(c.conn.execute("PRAGMA user_version").fetchone()[0])
+        version = current_version(c.conn)
     except sqlite3.DatabaseError as exc:
         yield check("integrity", "fail", f"{c.db_path} is not a readable SQLite database: {exc}",
                      f"mv {q(c.db_path)} {q(c.db_path + '.broken')}  # then restore it from a backup")
@@ -77,7 +77,7 @@ def state_checks(c: Ctx) -> Iterator[Check]:
             "pip install -U switchman-hook",
         )
     try:
-        rows = [r[0] for r in c.conn.execute("PRAGMA integrity_check(20)")]
+        rows = integrity_problems(c.conn, 20)
     except sqlite3.DatabaseError as exc:
         rows = [str(exc)]
     if rows == ["ok"]:
@@ -94,7 +94,7 @@ def state_checks(c: Ctx) -> Iterator[Check]:
 def _audit_rows(c: Ctx) -> int:
     if c.conn is None or not c.has_table("audit_log"):
         return 0
-    return int(c.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+    return audit_log.count(c.conn)
 
 
 def key_checks(c: Ctx) -> Iterator[Check]:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..specs import loads_stored
+from ..store import audit_log, snapshots, tasks, validations
+from ..store import claims as claimmod
 from ..store import leases as leasemod
 from .context import Check, Ctx, check, listed, q
 
@@ -72,12 +74,12 @@ def orphan_check(c: Ctx) -> Iterator[Check]:
     known = {r["name"] for r in c.registered()}
     gone = _gone(c)
     leases = [
-        r for r in c.store.all("SELECT id, task_id, worktree FROM leases WHERE status = 'active' ORDER BY started_at")
+        r for r in leasemod.active_rows(c.store)
         if r["worktree"] in gone or r["worktree"] not in known
     ]
     lease_ids = {r["id"] for r in leases}
     claims = [
-        r for r in c.store.all("SELECT task_id, lease_id, file_path, worktree FROM file_claims WHERE released_at IS NULL ORDER BY id")
+        r for r in claimmod.active_rows(c.store)
         if (r["worktree"] in gone or r["worktree"] not in known) and r["lease_id"] not in lease_ids
     ]
     if not leases and not claims:
@@ -99,20 +101,12 @@ def _noncompliant_files(c: Ctx, name: str, path: str) -> tuple[list[str], str]:
     assert c.store is not None
     files: list[str] = []
     latest: dict[str, str] = {}
-    for r in c.store.all(
-        "SELECT file_path, status FROM audit_log WHERE worktree = ? AND event_type IN ('write_observed', 'write_quarantined') "
-        "AND file_path IS NOT NULL ORDER BY id DESC LIMIT 2000",
-        (name,),
-    ):
+    for r in audit_log.recent_writes(c.store, name):
         latest.setdefault(r["file_path"], r["status"])
-    snap = {r["file_path"] for r in c.store.all("SELECT file_path FROM worktree_snapshots WHERE worktree = ?", (name,))}
+    snap = snapshots.paths_of(c.store, name)
     files += [p for p, s in latest.items() if s == "denied" and p in snap]
     cause = ""
-    row = c.store.one(
-        "SELECT event_type, sequence, details FROM audit_log WHERE worktree = ? AND (event_type = 'commit_gate_bypassed' "
-        "OR (event_type IN ('commit_gate', 'merge_gate') AND status IN ('denied', 'warn'))) ORDER BY id DESC LIMIT 1",
-        (name,),
-    )
+    row = audit_log.last_refusal(c.store, name)
     if row is not None:
         try:
             details = json.loads(row["details"] or "{}")
@@ -151,11 +145,11 @@ def noncompliant_check(c: Ctx) -> Iterator[Check]:
 
 def validation_check(c: Ctx) -> Iterator[Check]:
     assert c.store is not None
-    rows = c.store.all("SELECT * FROM boundary_validation_state ORDER BY last_evaluated_at DESC, lease_id")
+    rows = validations.state_rows_newest_first(c.store)
     latest: dict[str, dict[str, Any]] = {}
     for r in rows:
         latest.setdefault(r["task_id"], r)
-    live = {r["id"]: r["status"] for r in c.store.all("SELECT id, status FROM tasks")}
+    live = tasks.statuses(c.store)
     blocked, pending, fixes = [], [], []
     for task_id, r in latest.items():
         if live.get(task_id) in ("done", "failed") or r["status"] == "satisfied":
@@ -183,7 +177,7 @@ def validation_check(c: Ctx) -> Iterator[Check]:
 
 def _validation_fix(c: Ctx, pipeline: str | None, missing: list[str]) -> str:
     assert c.store is not None
-    for r in c.store.all("SELECT t.id, t.status, s.spec_json FROM tasks t JOIN task_specs s ON s.task_id = t.id WHERE t.status != 'done'"):
+    for r in tasks.unfinished_specs(c.store):
         spec = loads_stored(r["spec_json"]) or {}
         if spec.get("pipeline_id") == pipeline and spec.get("task_type") in missing:
             return f"switchman-hook task done {q(r['id'])}  # once its {spec.get('task_type')} work is finished"
@@ -196,12 +190,12 @@ def _validation_fix(c: Ctx, pipeline: str | None, missing: list[str]) -> str:
 
 def invalidation_check(c: Ctx) -> Iterator[Check]:
     assert c.store is not None
-    rows = c.store.all("SELECT * FROM dependency_invalidations WHERE status = 'stale' ORDER BY id")
+    rows = validations.stale_rows(c.store)
     if not rows:
         yield check("invalidations", "ok", "no stale dependency invalidations")
         return
     affected = list(dict.fromkeys(r["affected_task_id"] for r in rows))
-    status = {r["id"]: r["status"] for r in c.store.all("SELECT id, status FROM tasks")}
+    status = tasks.statuses(c.store)
     items = [f"{r['affected_task_id']} by {r['source_task_id']} ({r['reason_type']})" for r in rows]
     fix = " && ".join(f"switchman-hook task retry {q(t)}" for t in affected if status.get(t) in ("done", "failed"))
     later = [t for t in affected if status.get(t) not in ("done", "failed")]

@@ -88,7 +88,7 @@ def commit_gate(
     staged_set = set(staged_paths)
     other_paths = list(dict.fromkeys(c.path for c in full or [] if c.path not in staged_set))
     # The tree id marks what this gate judged (post-commit compares it with the commit's tree).
-    # `write-tree` reads and rewrites the whole index (~20 ms at 100k files): it runs on the
+    # `write-tree` reads and rewrites the whole index (slow on a big one): it runs on the
     # other core while the transaction below judges, and is collected just before the gate row.
     tree_proc = start_git(["write-tree"], root, env=env) if record_tree else None
 

@@ -16,6 +16,7 @@ from ..errors import EnvironmentProblem
 from ..fingerprints import Change
 from ..ops import worktrees as wtops
 from ..ownership import Decision, OwnershipContext, fix_for
+from ..policy import stale_minutes as stale_minutes  # the gates' one window (policy.stale_minutes)
 from ..records import Record, factory
 from ..repo import GitResult, RepoPaths, list_worktrees, run_git
 from ..store import leases as leasemod
@@ -69,16 +70,6 @@ def record_observations(
             }
         )
     return tx.audit_many(events)
-
-
-def stale_minutes(state_dir: str, pol: policymod.Policy | None = None) -> float:
-    """The lease stale window; the status module (and its checks) only when the policy sets one."""
-    pol = pol if pol is not None else policymod.load(state_dir)
-    if "stale_lease_minutes" not in pol.extra:
-        return leasemod.DEFAULT_STALE_MINUTES
-    from ..status import stale_minutes as window
-
-    return window(state_dir)
 
 
 def resolve_worktree(paths: RepoPaths, store: Store) -> Any:

@@ -7,7 +7,7 @@ compiled the first time a judged path reaches it. Patterns whose regex could bac
 ``/``, and paths containing a newline (where ``$`` and ``.`` misbehave) use the reference
 automaton. benchmarks/bench_globs.py measures what this buys over the automaton alone.
 
-This is imported on the git-hook hot path, so ``pathspec`` (~35 ms to import) is imported only
+This is imported on the git-hook hot path, so ``pathspec`` (slow to import) is imported only
 when a pattern with glob characters is compiled.
 """
 

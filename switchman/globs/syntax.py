@@ -18,7 +18,7 @@ compare equal and ``pathspec`` never sees the redundant quantifiers that make re
 A parsed pattern carries its tokens for the reference automaton (`globs.nfa`): a tuple of segment
 globs (each a tuple of `STAR` or a character set) and `DSTAR` (zero or more whole segments) that
 must match the whole path; "covers beneath" is made explicit by a trailing `DSTAR`.
-``pathspec`` (~35 ms to import) is imported only when a pattern with glob characters is checked
+``pathspec`` (slow to import) is imported only when a pattern with glob characters is checked
 against what pathspec accepts.
 """
 
@@ -148,7 +148,7 @@ def _strip_trailing_space(p: str) -> str:
 
 
 class Glob:
-    """A parsed pattern (a plain class: ``dataclasses`` costs ~4 ms of hook start-up)."""
+    """A parsed pattern (a plain class: importing ``dataclasses`` would slow hook start-up)."""
 
     __slots__ = ("norm", "literal", "anchored", "dir_only", "first", "tokens", "regex_ok")
 

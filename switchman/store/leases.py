@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound
 from ..models import Lease, Reservation, from_row
+from ..policy import DEFAULT_STALE_MINUTES
 from ..timeutil import parse_ts
 from .base import decoded, tuples
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Reader, Tx
 
-DEFAULT_STALE_MINUTES = 15.0
 STATUSES = ("active", "completed", "failed", "expired")
 
 

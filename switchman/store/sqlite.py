@@ -61,7 +61,7 @@ class Tx:
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         cur = self.conn.execute(sql, params)
-        if faults.ACTIVE:  # fault point (issue 7 crash harness): mid-transaction
+        if faults.ACTIVE:  # fault point (crash harness): mid-transaction
             faults.hit("store.execute")
         return cur
 
@@ -87,7 +87,7 @@ class Tx:
             return []
         rows = sqlite_audit.append_many(self.conn, self.store.key(), events)
         self.appended.extend(rows)
-        if faults.ACTIVE:  # fault point (issue 7 crash harness): per row, as `audit` hits it
+        if faults.ACTIVE:  # fault point (crash harness): per row, as `audit` hits it
             for _ in rows:
                 faults.hit("store.audit")
         return rows
@@ -95,7 +95,7 @@ class Tx:
     def audit(self, event_type: str, status: str = "info", **fields: Any) -> AuditRow:
         row = sqlite_audit.append_many(self.conn, self.store.key(), [{"event_type": event_type, "status": status, **fields}])[0]
         self.appended.append(row)
-        if faults.ACTIVE:  # fault point (issue 7 crash harness): audit row appended, not committed
+        if faults.ACTIVE:  # fault point (crash harness): audit row appended, not committed
             faults.hit("store.audit")
         return row
 
@@ -277,11 +277,11 @@ class Store:
                         delay = next_delay
                         continue
                 raise locked_error(self.db_path, exc) from exc
-            if faults.ACTIVE:  # fault point (issue 7 crash harness): inside BEGIN IMMEDIATE
+            if faults.ACTIVE:  # fault point (crash harness): inside BEGIN IMMEDIATE
                 faults.hit("store.begin")
             try:
                 result = fn(tx)
-                if faults.ACTIVE:  # fault point (issue 7 crash harness): all written, not committed
+                if faults.ACTIVE:  # fault point (crash harness): all written, not committed
                     faults.hit("store.before_commit")
                 self.conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
@@ -301,7 +301,7 @@ class Store:
             except BaseException:
                 self._rollback()
                 raise
-            if faults.ACTIVE:  # fault point (issue 7 crash harness): committed, no checkpoint yet
+            if faults.ACTIVE:  # fault point (crash harness): committed, no checkpoint yet
                 faults.hit("store.after_commit")
             if audited and tx.appended and self.after_commit is not None:
                 self.after_commit(self, tx.appended)

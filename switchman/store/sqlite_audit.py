@@ -13,6 +13,7 @@ from typing import Any
 
 from ..audit import AuditRow, check_events, seal
 from ..errors import EnvironmentProblem
+from ..fsutil import create_exclusive, read_text
 from ..timeutil import now_iso
 from . import audit_log
 from .base import db_text
@@ -27,15 +28,9 @@ def key_path(state_dir: str) -> str:
 def read_key(state_dir: str) -> str | None:
     """The HMAC key text, or None when the file is absent. A malformed key is an error."""
     path = key_path(state_dir)
-    try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read()
-    except FileNotFoundError:
+    text = read_text(path, fix="restore audit.key from a backup", code="key_unreadable")
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentProblem(
-            f"cannot read {path}: {exc}", "restore audit.key from a backup", code="key_unreadable"
-        ) from exc
     key = text.strip()
     if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
         raise EnvironmentProblem(
@@ -47,30 +42,17 @@ def read_key(state_dir: str) -> str | None:
 
 
 def create_key(state_dir: str) -> str:
-    """Write a fresh key with mode 0600, never replacing one, never visible half-written.
-
-    The key goes to a private temp file first and is hard-linked into place: a concurrent
-    reader sees either no key or the whole key, and an existing key always wins.
-    """
+    """Write a fresh key with mode 0600, never replacing one, never visible half-written
+    (`fsutil.create_exclusive`): a concurrent reader sees no key or the whole key, and an
+    existing key always wins (its text is returned)."""
     key = os.urandom(32).hex()
-    final = key_path(state_dir)
-    tmp = f"{final}.tmp.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, (key + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.chmod(tmp, 0o600)
-        os.link(tmp, final)
+        create_exclusive(key_path(state_dir), (key + "\n").encode("ascii"), 0o600)
     except FileExistsError:
         existing = read_key(state_dir)
         if existing is None:  # pragma: no cover - removed between link and read
             raise
         return existing
-    finally:
-        os.unlink(tmp)
     return key
 
 

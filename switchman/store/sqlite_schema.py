@@ -232,7 +232,7 @@ CREATE INDEX IF NOT EXISTS idx_audit_log_task ON audit_log(task_id);
 CREATE INDEX IF NOT EXISTS idx_leases_worktree_active ON leases(worktree) WHERE status='active';
 """
 
-# --- issue 5 (checkpoints): version 3 ------------------------------------------------------------
+# --- version 3: checkpoints -----------------------------------------------------------------------
 # audit_tree: the Merkle compact range (right-edge stack) folded in by every append, so a
 # checkpoint never rescans the log. checkpoint_keys: the Ed25519 keyring (C2SP verifier keys); a
 # retired key stays trusted for checkpoints up to `retired_size`.
@@ -252,7 +252,6 @@ CREATE TABLE IF NOT EXISTS checkpoint_keys (
   retired_size INTEGER
 );
 """
-# --- end issue 5 ---------------------------------------------------------------------------------
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -279,7 +278,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     if version < 2:
         for stmt in _split(V2):
             conn.execute(stmt)
-    if version < 3:  # issue 5: checkpoints
+    if version < 3:  # checkpoints
         for stmt in _split(V3):
             conn.execute(stmt)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
