@@ -23,6 +23,83 @@ class GitError(SwitchmanError):
     code = "git_error"
 
 
+# Every git we run judges real objects: replace refs off (the env var, and a command-line config
+# that outranks a repository's `core.useReplaceRefs=true`, which git 2.39 lets beat the env var),
+# grafts off (a graft file that cannot exist: a path under /dev/null). A shallow file still
+# applies: git sends nothing past it either.
+_NO_REWRITE_ARGS = ("-c", "core.useReplaceRefs=false")
+NO_GRAFTS = "/dev/null/switchman-no-grafts"
+
+_git_binary: str | None = None
+
+
+def _is_exe(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _git_from_path(environ: Mapping[str, str]) -> str | None:
+    """The first `git` on PATH outside GIT_EXEC_PATH (git prepends that to a hook's PATH, and the
+    committing process chooses it) and outside relative entries (the worktree an agent edits)."""
+    exec_path = environ.get("GIT_EXEC_PATH", "")
+    skip = os.path.realpath(exec_path) if exec_path else None
+    for entry in environ.get("PATH", os.defpath).split(os.pathsep):
+        if not entry or not os.path.isabs(entry):
+            continue
+        if skip is not None and os.path.realpath(entry) == skip:
+            continue
+        candidate = os.path.join(entry, "git")
+        if _is_exe(candidate):
+            return candidate
+    return None
+
+
+def pin_hook_git() -> None:
+    """In a hook: run every git as the binary of the git process that started the hook.
+
+    The installed hook script `exec`s python, so our parent is that git (`/proc/<ppid>/exe` on
+    Linux). Under the pre-commit framework (or without /proc) the parent is no git: the first
+    `git` on PATH outside GIT_EXEC_PATH then (`git_binary`). Resolved once per process.
+    """
+    global _git_binary
+    try:
+        exe = os.readlink(f"/proc/{os.getppid()}/exe")
+    except OSError:
+        return
+    if os.path.basename(exe) == "git" and os.path.isabs(exe) and _is_exe(exe):
+        _git_binary = exe
+
+
+def git_binary() -> str:
+    """The absolute path of the git we run (resolved once); `git` if none is found on PATH."""
+    global _git_binary
+    if _git_binary is None:
+        _git_binary = _git_from_path(os.environ) or "git"
+    return _git_binary
+
+
+def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment a git child gets: GIT_EXEC_PATH removed (git finds its own), replace
+    objects and grafts off."""
+    child = dict(os.environ if env is None else env)
+    child.pop("GIT_EXEC_PATH", None)
+    child["GIT_NO_REPLACE_OBJECTS"] = "1"
+    child["GIT_GRAFT_FILE"] = NO_GRAFTS
+    return child
+
+
+def git_missing(exc: BaseException | None = None) -> EnvironmentProblem:
+    where = git_binary()
+    what = "git was not found on PATH" if where == "git" else f"git ({where}) could not be run: {exc}"
+    return EnvironmentProblem(what, "install git 2.31 or newer")
+
+
+def no_directory(cwd: str | os.PathLike[str]) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"directory not found: {os.fsdecode(os.fspath(cwd))!r}",
+        "run from an existing worktree (a moved worktree needs `git worktree repair`)",
+    )
+
+
 def git_env(*, for_other_worktree: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for a git child process.
 
@@ -83,7 +160,9 @@ class GitProcess:
         big_pipe: bool = False,
     ) -> None:
         self.args = ["git", *args]
-        argv = ["git", "-C", os.fspath(cwd), *args] if cwd is not None else self.args
+        binary = git_binary()
+        where = ("-C", os.fspath(cwd)) if cwd is not None else ()
+        argv = [binary, *_NO_REWRITE_ARGS, *where, *args]
         self._result: GitResult | None = None
         self._input = input
         fds: list[int] = []
@@ -101,10 +180,11 @@ class GitProcess:
             if big_pipe:  # let git finish writing before we read (a prefetch runs ahead of us)
                 _grow_pipe(out_w)
             actions += [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
-            self.pid = os.posix_spawnp(
-                "git",
+            spawn = os.posix_spawn if os.path.isabs(binary) else os.posix_spawnp
+            self.pid = spawn(
+                binary,
                 argv,
-                os.environ if env is None else env,
+                _child_env(env),
                 file_actions=actions,
                 setsigdef=_DEFAULT_SIGNALS,
             )
@@ -250,11 +330,11 @@ def start_git(
         if proc is not None:
             return proc
     if cwd is not None and not os.path.isdir(cwd):
-        return _Finished(run_git(args, cwd, env=env, check=False))
+        raise no_directory(cwd)
     try:
         return GitProcess(args, cwd, env=env)
     except FileNotFoundError as exc:
-        raise EnvironmentProblem("git was not found on PATH", "install git 2.31 or newer") from exc
+        raise git_missing(exc) from exc
 
 
 def run_git(
@@ -269,27 +349,17 @@ def run_git(
     if _prefetched and env is None and input is None:
         proc = _take_prefetched(args, cwd)
     if proc is None:
+        if cwd is not None and not os.path.isdir(cwd):
+            raise no_directory(cwd)
         try:
-            if cwd is not None and not os.path.isdir(cwd):
-                proc = _run_subprocess(args, cwd, env, input)  # the error subprocess gives for it
-            else:
-                proc = GitProcess(args, cwd, env=env, input=input).result()
-        except FileNotFoundError as exc:
-            raise EnvironmentProblem("git was not found on PATH", "install git 2.31 or newer") from exc
+            proc = GitProcess(args, cwd, env=env, input=input).result()
+        except FileNotFoundError as exc:  # only the git binary itself: the cwd was checked above
+            raise git_missing(exc) from exc
     if check and proc.returncode != 0:
         err = os.fsdecode(proc.stderr).strip().splitlines()
         msg = err[-1] if err else f"git {' '.join(args)} exited {proc.returncode}"
         raise GitError(msg.removeprefix("fatal: "), f"check the repository with `git {args[0]}`")
     return proc
-
-
-def _run_subprocess(
-    args: Sequence[str], cwd: str | os.PathLike[str], env: Mapping[str, str] | None, input: bytes | None
-) -> GitResult:
-    import subprocess
-
-    proc = subprocess.run(["git", *args], cwd=cwd, env=dict(env) if env is not None else None, input=input, capture_output=True)
-    return GitResult(list(proc.args), proc.returncode, proc.stdout, proc.stderr)
 
 
 def git_out(args: Sequence[str], cwd: str | os.PathLike[str] | None = None, **kw: object) -> str:
@@ -330,6 +400,11 @@ class RepoPaths(Record):
         return os.path.join(self.root, STATE_DIR_NAME)
 
     @property
+    def worktree(self) -> str | None:
+        """The worktree whose git dir this is (the commit's identity); see `worktree_of`."""
+        return worktree_of(self)
+
+    @property
     def is_main_worktree(self) -> bool:
         return self.git_dir == self.common_dir
 
@@ -357,9 +432,17 @@ LOCATE_ARGS = (
 
 
 def locate(cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> RepoPaths:
-    """One `git rev-parse` for every location question (≈2 ms)."""
+    """One `git rev-parse` for every location question (≈2 ms).
+
+    Its answers are newline-separated: when a path holds a newline the output has more lines
+    than answers, and each question is then asked on its own (one answer per process: exact).
+    """
     proc = run_git(LOCATE_ARGS, cwd, env=env, check=False)
-    lines = os.fsdecode(proc.stdout).split("\n")
+    out = os.fsdecode(proc.stdout)
+    lines = out[:-1].split("\n") if out.endswith("\n") else out.split("\n")
+    # Every answer is one line or more: exactly 5 lines (4 when --show-toplevel failed) is exact.
+    if lines[:1] in (["true"], ["false"]) and len(lines) != (5 if proc.returncode == 0 else 4):
+        lines = _locate_one_by_one(cwd, env)
     if len(lines) < 4 or lines[0] not in ("true", "false"):
         raise EnvironmentProblem(
             f"not a git repository: {os.path.abspath(cwd or os.getcwd())}",
@@ -367,7 +450,7 @@ def locate(cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | N
             code="not_a_repo",
         )
     is_bare = lines[0] == "true"
-    toplevel = lines[4] if (proc.returncode == 0 and len(lines) > 4 and lines[4]) else None
+    toplevel = lines[4] if (len(lines) > 4 and lines[4]) else None
     if toplevel is None and not is_bare:
         # Inside the .git directory of a non-bare repo: treat like the main worktree.
         common = os.path.realpath(lines[2])
@@ -380,6 +463,68 @@ def locate(cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | N
         hooks_dir=os.path.abspath(lines[3]),
         is_bare=is_bare,
     )
+
+
+def _locate_one_by_one(cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None) -> list[str]:
+    """LOCATE_ARGS' answers, one `rev-parse` each (only for paths holding a newline)."""
+    answers: list[str] = []
+    for question in (["--is-bare-repository"], ["--git-dir"], ["--git-common-dir"], ["--git-path", "hooks"], ["--show-toplevel"]):
+        proc = run_git(["rev-parse", "--path-format=absolute", *question], cwd, env=env, check=False)
+        if proc.returncode != 0:
+            break
+        out = os.fsdecode(proc.stdout)
+        answers.append(out[:-1] if out.endswith("\n") else out)
+    return answers
+
+
+def _gitdir_file(path: str) -> str | None:
+    """The path a `gitdir` pointer file names (relative to the file's directory), or None."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(1 << 16)
+    except OSError:
+        return None
+    text = os.fsdecode(raw)
+    text = text.removeprefix("gitdir: ") if os.path.basename(path) == ".git" else text
+    if os.path.basename(path) == ".git" and text == os.fsdecode(raw):
+        return None  # a `.git` file must start with "gitdir: "
+    text = text[:-1] if text.endswith("\n") else text
+    text = text[:-1] if text.endswith("\r") else text
+    if not text:
+        return None
+    return os.path.realpath(os.path.join(os.path.dirname(path), text))
+
+
+def _points_at(dot_git: str, git_dir: str) -> bool:
+    """Is `dot_git` a worktree's `.git` file naming `git_dir`?"""
+    return os.path.isfile(dot_git) and _gitdir_file(dot_git) == git_dir
+
+
+def worktree_of(paths: RepoPaths) -> str | None:
+    """The worktree whose git dir git is working in (SPEC §10): the commit's worktree.
+
+    Not `--show-toplevel`: `git --work-tree=../b commit` run in worktree a commits in a's git dir,
+    onto a's branch. A linked worktree's git dir (`<common>/worktrees/<id>`) names its worktree in
+    its `gitdir` file (`<worktree>/.git`), which must name the git dir back; the main worktree's
+    git dir is the common dir. Read from those files: no git process. None when nothing names it.
+    """
+    git_dir = paths.git_dir
+    if paths.git_dir == paths.common_dir:
+        if paths.is_bare:
+            return None
+        if os.path.basename(paths.common_dir) == ".git":
+            return os.path.dirname(paths.common_dir)
+        # `--separate-git-dir`: only a worktree whose `.git` file names this git dir.
+        if paths.toplevel and _points_at(os.path.join(paths.toplevel, ".git"), git_dir):
+            return paths.toplevel
+        return None
+    named = _gitdir_file(os.path.join(git_dir, "gitdir"))
+    if named is not None and os.path.basename(named) == ".git" and _points_at(named, git_dir):
+        return os.path.dirname(named)
+    # A moved worktree (its `gitdir` stale): the top level, when its `.git` names this git dir.
+    if paths.toplevel and _points_at(os.path.join(paths.toplevel, ".git"), git_dir):
+        return paths.toplevel
+    return None
 
 
 class GitWorktree(Record):
