@@ -60,8 +60,10 @@ def push_lines(args: list[str]) -> tuple[str, str, list[str]]:
       - FROM_REF=<remote oid>, TO_REF=<local oid> when the remote oid is known locally;
       - FROM_REF=<parent of the first commit not on the remote>, TO_REF=<local oid> otherwise;
       - no FROM/TO at all when that first commit is a root (the whole history is new).
-    The line is rebuilt so the gate excludes what it would for git's line: `--not <remote oid>`
-    in the first case, `--not --remotes=<remote>` (a zero remote oid) in the others.
+    pre-commit finds that "first commit not on the remote" with `--not --remotes=<remote>`, local
+    remote-tracking refs any process can move (and with replace objects on): FROM_REF is no
+    word of the remote's. The line is rebuilt with a zero remote oid, so the gate asks the remote
+    what it has (`ls-remote`) and excludes exactly that (SPEC §10).
     """
     env = os.environ
     if args or env.get("PRE_COMMIT") != "1":
@@ -79,15 +81,9 @@ def push_lines(args: list[str]) -> tuple[str, str, list[str]]:
     from_ref = env.get("PRE_COMMIT_FROM_REF", "")
     to_ref = env.get("PRE_COMMIT_TO_REF", "")
     if from_ref and to_ref:
-        remote_oid = from_ref
-        if remote:
-            # pre-commit's second case: FROM_REF is the first new commit's first parent.
-            new = ["rev-list", "--parents", "--topo-order", "--reverse", to_ref, "--not", f"--remotes={remote}"]
-            listed = run_git(new, None, check=False).stdout
-            first = listed.split(b"\n", 1)[0].decode("ascii", "replace").split()
-            if len(first) > 1 and first[1] == from_ref:
-                remote_oid = zero
-        return remote, url, [f"{local_ref} {to_ref} {remote_ref} {remote_oid}"]
+        # No remote: `pre-commit run --hook-stage pre-push --from-ref X --to-ref Y` by hand, whose
+        # range is the caller's own question.
+        return remote, url, [f"{local_ref} {to_ref} {remote_ref} {zero if remote else from_ref}"]
     if not remote:  # `pre-commit run --hook-stage pre-push` with no push behind it: nothing pushed
         return remote, url, []
     # The pushed history includes a root commit: pre-commit gives no oids, so resolve the ref.

@@ -50,8 +50,11 @@ def _probe(name: str) -> int:
 
 def run(name: str, args: list[str]) -> int:
     from .errors import SwitchmanError
-    from .repo import locate
+    from .repo import locate, pin_hook_git
 
+    # Every git this hook runs is the git that started it, not whatever a planted GIT_EXEC_PATH
+    # or PATH puts first (git prepends its exec path to the hook's PATH): SPEC §10.
+    pin_hook_git()
     # Only the pre-commit gate answers the doctor's probe; post-commit ignores it, so a commit
     # made with the variable set is still checked for a bypass.
     if name in ("pre-commit", "gate") and os.environ.get(PROBE_ENV) == "1":

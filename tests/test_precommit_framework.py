@@ -173,22 +173,33 @@ def _pre_push_env(monkeypatch: pytest.MonkeyPatch, local: str, remote: str, from
             monkeypatch.setenv(key, value)
 
 
-def test_push_lines_remote_oid_known_is_kept(pushed: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A FROM_REF that is not the parent of the first commit missing from origin/* can only be the
-    # remote ref's oid, known here (e.g. a forced push over a tip fetched from elsewhere): git's own
-    # line carried it, and the gate must exclude exactly it.
+def test_push_lines_never_take_from_ref_as_what_the_remote_has(pushed: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pre-commit's FROM_REF is either the remote oid or a parent it found with `--not
+    # --remotes=origin` (local refs any process can move): it is no word of the remote's, so the
+    # rebuilt line carries a zero remote oid and the gate asks the remote (SPEC §10).
     _pre_push_env(monkeypatch, "refs/heads/feature", "refs/heads/other", pushed.main, pushed.feature)
     remote, url, lines = hookenv.push_lines([])
     assert (remote, url) == ("origin", os.environ["PRE_COMMIT_REMOTE_URL"])
-    assert lines == [f"refs/heads/feature {pushed.feature} refs/heads/other {pushed.main}"]
+    assert lines == [f"refs/heads/feature {pushed.feature} refs/heads/other {ZERO}"]
 
 
 def test_push_lines_parent_of_first_new_commit_means_remote_ref_unknown(pushed: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
     # New branch: pre-commit gives FROM = parent of the first commit not on the remote; git's own
-    # line had a zero remote oid, so the gate must fall back to `--not --remotes=origin`.
+    # line had a zero remote oid, and so has the rebuilt one (the gate asks the remote).
     _pre_push_env(monkeypatch, "refs/heads/feature", "refs/heads/feature", pushed.remote_main, pushed.feature)
     _, _, lines = hookenv.push_lines([])
     assert lines == [f"refs/heads/feature {pushed.feature} refs/heads/feature {ZERO}"]
+
+
+def test_push_lines_from_a_moved_tracking_ref_are_judged_against_the_remote(pushed: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    # origin/main moved onto the local tip: pre-commit's FROM_REF would exempt the local commit.
+    git(pushed.repo, "update-ref", "refs/remotes/origin/main", pushed.main)
+    _pre_push_env(monkeypatch, "refs/heads/feature", "refs/heads/feature", pushed.main, pushed.feature)
+    remote, url, lines = hookenv.push_lines([])
+    from switchman.gates.walk import pushed_commits
+
+    commits, _ = pushed_commits(str(pushed.repo), None, remote, url, lines, [])
+    assert pushed.main in commits and pushed.remote_main not in commits
 
 
 def test_push_lines_whole_history_new_resolves_the_local_ref(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

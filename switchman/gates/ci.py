@@ -9,6 +9,7 @@ from ..store import validations as valstore
 from ..store.sqlite import Store, Tx
 from .common import GateResult, violation
 from .push import _verify_trail, baseline_commits, check_commits
+from .walk import range_commits
 
 
 def ci_gate(paths: RepoPaths, store: Store, base: str | None = None) -> GateResult:
@@ -16,14 +17,13 @@ def ci_gate(paths: RepoPaths, store: Store, base: str | None = None) -> GateResu
     root = paths.toplevel or paths.root
     env = git_env(for_other_worktree=True)
     baseline = baseline_commits(store)
-    args = ["rev-list", "HEAD"]
+    exclude = list(baseline)
     if base:
-        if run_git(["rev-parse", "--verify", "-q", f"{base}^{{commit}}"], root, env=env, check=False).returncode != 0:
+        proc = run_git(["rev-parse", "--verify", "-q", f"{base}^{{commit}}"], root, env=env, check=False)
+        if proc.returncode != 0:
             raise BadInput(f"--base {base} is not a commit", "pass a branch, tag or commit id, e.g. --base origin/main")
-        args += ["--not", base]
-    if baseline:
-        args += ["--not", *baseline]
-    commits = run_git(args, root, env=env).stdout.decode().split()
+        exclude.insert(0, proc.stdout.decode().strip())
+    commits = range_commits(root, env, ["HEAD"], exclude)
     trail = _verify_trail(paths, store)
 
     def fn(tx: Tx) -> GateResult:

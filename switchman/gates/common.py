@@ -73,19 +73,30 @@ def record_observations(
 
 
 def resolve_worktree(paths: RepoPaths, store: Store) -> Any:
-    """The registered worktree for this checkout; auto-registered when git knows it."""
+    """The registered worktree git is committing in; auto-registered when git knows it.
+
+    Identity is the worktree whose git dir git works in (`paths.worktree`, read from the git
+    dir's files), not the top level a `--work-tree` flag or GIT_WORK_TREE points at (SPEC §10).
+    """
     if paths.toplevel is None:
         raise EnvironmentProblem(
             "gates run inside a worktree, not a bare repository", "run from a checkout", code="worktree_mismatch"
         )
-    wt = wtmod.by_path(store, paths.toplevel)
+    path = paths.worktree
+    if path is None:
+        raise EnvironmentProblem(
+            f"no worktree of the repository at {paths.root} owns the git dir {paths.git_dir}",
+            "run `git worktree repair` in the worktree, then retry",
+            code="worktree_mismatch",
+        )
+    wt = wtmod.by_path(store, path)
     if wt is not None:
         return wt
-    known = {w.path: w for w in list_worktrees(paths.toplevel)}
-    gwt = known.get(os.path.realpath(paths.toplevel))
+    known = {w.path: w for w in list_worktrees(path)}
+    gwt = known.get(os.path.realpath(path))
     if gwt is None:
         raise EnvironmentProblem(
-            f"{paths.toplevel} is not a worktree of the repository at {paths.root}",
+            f"{path} is not a worktree of the repository at {paths.root}",
             "run the gate from one of `git worktree list`",
             code="worktree_mismatch",
         )

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..reasons import COMMIT_GATE_BYPASSED, MISSING_PROVENANCE
-from ..repo import RepoPaths, run_git
+from ..repo import RepoPaths
 from ..store import sqlite_audit
 from ..store.sqlite import Store, Tx
 from .common import (
@@ -21,6 +21,7 @@ from .common import (
     summary_line,
     violation,
 )
+from .walk import pushed_commits
 
 
 def baseline_commits(db: Any) -> list[str]:
@@ -73,21 +74,7 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
     root = paths.toplevel
     assert root is not None
     baseline = baseline_commits(store)
-    commits: list[str] = []
-    ranges = []
-    for line in ref_lines:
-        fields = line.split()
-        if len(fields) < 4:
-            continue
-        local_ref, local_sha, remote_ref, remote_sha = fields[:4]
-        if set(local_sha) == {"0"}:
-            continue
-        exclude = ["--not", f"--remotes={remote}", *baseline]
-        if set(remote_sha) != {"0"} and run_git(["cat-file", "-e", f"{remote_sha}^{{commit}}"], root, env=env, check=False).returncode == 0:
-            exclude = ["--not", remote_sha, *baseline]
-        listed = run_git(["rev-list", local_sha, *exclude], root, env=env).stdout.decode().split()
-        ranges.append({"local_ref": local_ref, "remote_ref": remote_ref, "commits": len(listed)})
-        commits += [c for c in listed if c not in commits]
+    commits, ranges = pushed_commits(root, env, remote, url, ref_lines, baseline)
     trail = _verify_trail(paths, store)
     mode = wt.enforcement_mode
 

@@ -1,7 +1,8 @@
-"""Git plumbing for the hot path: one `rev-parse` answers every location question.
+"""Running git: which binary (resolved once), in which environment, and the child processes.
 
-No GitPython here: hooks import this module on every commit. Paths from git are bytes decoded with
-`os.fsdecode` (surrogateescape), so names with newlines or non-UTF-8 bytes survive round trips.
+Every git switchman runs goes through here: the git that started the hook (or the first `git`
+on PATH outside GIT_EXEC_PATH), with GIT_EXEC_PATH removed from its environment and replace
+objects and grafts off, spawned with `os.posix_spawn` (no `subprocess` on the hot path).
 """
 
 from __future__ import annotations
@@ -12,15 +13,89 @@ import select
 import signal
 from collections.abc import Mapping, Sequence
 
-from .errors import EnvironmentProblem, SwitchmanError
-from .records import Record
-
-STATE_DIR_NAME = ".switchman"
+from ..errors import EnvironmentProblem, SwitchmanError
 
 
 class GitError(SwitchmanError):
     exit_code = 3
     code = "git_error"
+
+
+# Every git we run judges real objects: replace refs off (the env var, and a command-line config
+# that outranks a repository's `core.useReplaceRefs=true`, which git 2.39 lets beat the env var),
+# grafts off (a graft file that cannot exist: a path under /dev/null). A shallow file still
+# applies: git sends nothing past it either.
+_NO_REWRITE_ARGS = ("-c", "core.useReplaceRefs=false")
+NO_GRAFTS = "/dev/null/switchman-no-grafts"
+
+_git_binary: str | None = None
+
+
+def _is_exe(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _git_from_path(environ: Mapping[str, str]) -> str | None:
+    """The first `git` on PATH outside GIT_EXEC_PATH (git prepends that to a hook's PATH, and the
+    committing process chooses it) and outside relative entries (the worktree an agent edits)."""
+    exec_path = environ.get("GIT_EXEC_PATH", "")
+    skip = os.path.realpath(exec_path) if exec_path else None
+    for entry in environ.get("PATH", os.defpath).split(os.pathsep):
+        if not entry or not os.path.isabs(entry):
+            continue
+        if skip is not None and os.path.realpath(entry) == skip:
+            continue
+        candidate = os.path.join(entry, "git")
+        if _is_exe(candidate):
+            return candidate
+    return None
+
+
+def pin_hook_git() -> None:
+    """In a hook: run every git as the binary of the git process that started the hook.
+
+    The installed hook script `exec`s python, so our parent is that git (`/proc/<ppid>/exe` on
+    Linux). Under the pre-commit framework (or without /proc) the parent is no git: the first
+    `git` on PATH outside GIT_EXEC_PATH then (`git_binary`). Resolved once per process.
+    """
+    global _git_binary
+    try:
+        exe = os.readlink(f"/proc/{os.getppid()}/exe")
+    except OSError:
+        return
+    if os.path.basename(exe) == "git" and os.path.isabs(exe) and _is_exe(exe):
+        _git_binary = exe
+
+
+def git_binary() -> str:
+    """The absolute path of the git we run (resolved once); `git` if none is found on PATH."""
+    global _git_binary
+    if _git_binary is None:
+        _git_binary = _git_from_path(os.environ) or "git"
+    return _git_binary
+
+
+def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment a git child gets: GIT_EXEC_PATH removed (git finds its own), replace
+    objects and grafts off."""
+    child = dict(os.environ if env is None else env)
+    child.pop("GIT_EXEC_PATH", None)
+    child["GIT_NO_REPLACE_OBJECTS"] = "1"
+    child["GIT_GRAFT_FILE"] = NO_GRAFTS
+    return child
+
+
+def git_missing(exc: BaseException | None = None) -> EnvironmentProblem:
+    where = git_binary()
+    what = "git was not found on PATH" if where == "git" else f"git ({where}) could not be run: {exc}"
+    return EnvironmentProblem(what, "install git 2.31 or newer")
+
+
+def no_directory(cwd: str | os.PathLike[str]) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"directory not found: {os.fsdecode(os.fspath(cwd))!r}",
+        "run from an existing worktree (a moved worktree needs `git worktree repair`)",
+    )
 
 
 def git_env(*, for_other_worktree: bool = False, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -65,8 +140,8 @@ class GitResult:
 class GitProcess:
     """A git child started with `os.posix_spawnp` (no `subprocess` import, no fork of Python).
 
-    `subprocess` is slow to import and adds per-call cost over a bare spawn, and a hook runs a
-    handful of git commands (figures: benchmarks/README.md). The working directory is given to git as `-C DIR`, which git
+    `subprocess` is slow to import and adds per-call cost over a bare spawn, and a hook runs
+    a handful of git commands (figures: benchmarks/README.md). The working directory is given to git as `-C DIR`, which git
     applies before anything else (so relative GIT_DIR / GIT_INDEX_FILE resolve as with a chdir).
     `result()` reads stdout and stderr together (poll), feeding `input` as the pipe drains.
     """
@@ -83,7 +158,9 @@ class GitProcess:
         big_pipe: bool = False,
     ) -> None:
         self.args = ["git", *args]
-        argv = ["git", "-C", os.fspath(cwd), *args] if cwd is not None else self.args
+        binary = git_binary()
+        where = ("-C", os.fspath(cwd)) if cwd is not None else ()
+        argv = [binary, *_NO_REWRITE_ARGS, *where, *args]
         self._result: GitResult | None = None
         self._input = input
         fds: list[int] = []
@@ -101,10 +178,11 @@ class GitProcess:
             if big_pipe:  # let git finish writing before we read (a prefetch runs ahead of us)
                 _grow_pipe(out_w)
             actions += [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
-            self.pid = os.posix_spawnp(
-                "git",
+            spawn = os.posix_spawn if os.path.isabs(binary) else os.posix_spawnp
+            self.pid = spawn(
+                binary,
                 argv,
-                os.environ if env is None else env,
+                _child_env(env),
                 file_actions=actions,
                 setsigdef=_DEFAULT_SIGNALS,
             )
@@ -250,11 +328,11 @@ def start_git(
         if proc is not None:
             return proc
     if cwd is not None and not os.path.isdir(cwd):
-        return _Finished(run_git(args, cwd, env=env, check=False))
+        raise no_directory(cwd)
     try:
         return GitProcess(args, cwd, env=env)
     except FileNotFoundError as exc:
-        raise EnvironmentProblem("git was not found on PATH", "install git 2.31 or newer") from exc
+        raise git_missing(exc) from exc
 
 
 def run_git(
@@ -269,13 +347,12 @@ def run_git(
     if _prefetched and env is None and input is None:
         proc = _take_prefetched(args, cwd)
     if proc is None:
+        if cwd is not None and not os.path.isdir(cwd):
+            raise no_directory(cwd)
         try:
-            if cwd is not None and not os.path.isdir(cwd):
-                proc = _run_subprocess(args, cwd, env, input)  # the error subprocess gives for it
-            else:
-                proc = GitProcess(args, cwd, env=env, input=input).result()
-        except FileNotFoundError as exc:
-            raise EnvironmentProblem("git was not found on PATH", "install git 2.31 or newer") from exc
+            proc = GitProcess(args, cwd, env=env, input=input).result()
+        except FileNotFoundError as exc:  # only the git binary itself: the cwd was checked above
+            raise git_missing(exc) from exc
     if check and proc.returncode != 0:
         err = os.fsdecode(proc.stderr).strip().splitlines()
         msg = err[-1] if err else f"git {' '.join(args)} exited {proc.returncode}"
@@ -283,143 +360,5 @@ def run_git(
     return proc
 
 
-def _run_subprocess(
-    args: Sequence[str], cwd: str | os.PathLike[str], env: Mapping[str, str] | None, input: bytes | None
-) -> GitResult:
-    import subprocess
-
-    proc = subprocess.run(["git", *args], cwd=cwd, env=dict(env) if env is not None else None, input=input, capture_output=True)
-    return GitResult(list(proc.args), proc.returncode, proc.stdout, proc.stderr)
-
-
 def git_out(args: Sequence[str], cwd: str | os.PathLike[str] | None = None, **kw: object) -> str:
     return os.fsdecode(run_git(args, cwd, **kw).stdout).rstrip("\n")  # type: ignore[arg-type]
-
-
-class RepoPaths(Record):
-    """Where things are, for the worktree containing `cwd`."""
-
-    toplevel: str | None  # realpath of this worktree's top level; None in a bare repository
-    git_dir: str  # this worktree's git dir (per-worktree markers live here)
-    common_dir: str  # shared by all worktrees
-    hooks_dir: str  # effective hooks dir (`--git-path hooks`, honours core.hooksPath)
-    is_bare: bool
-
-    @property
-    def root(self) -> str:
-        """The main worktree's top level (SPEC §1); the common dir itself for a bare repo."""
-        if self.is_bare:
-            return self.common_dir
-        if os.path.basename(self.common_dir) == ".git":
-            return os.path.dirname(self.common_dir)
-        # `git init --separate-git-dir`: the main worktree is wherever git says it is.
-        if self.git_dir == self.common_dir and self.toplevel:
-            return self.toplevel
-        first = git_out(["worktree", "list", "--porcelain"], self.common_dir).splitlines()
-        for line in first:
-            if line.startswith("worktree "):
-                return os.path.realpath(line[len("worktree ") :])
-        return self.common_dir
-
-    @property
-    def state_dir(self) -> str:
-        # A bare repo, or a `--separate-git-dir` one (whose main worktree git cannot name from a
-        # linked worktree), keeps its state in the common dir so every worktree finds the same.
-        if self.is_bare or os.path.basename(self.common_dir) != ".git":
-            return os.path.join(self.common_dir, "switchman")
-        return os.path.join(self.root, STATE_DIR_NAME)
-
-    @property
-    def is_main_worktree(self) -> bool:
-        return self.git_dir == self.common_dir
-
-
-# post-commit: the new commit and its tree, and the paths it changed ("HEAD": nothing moves it
-# during the hook, so the hook runner starts these before the gate module is imported).
-HEAD_ARGS = ("rev-parse", "HEAD", "HEAD^{tree}")
-
-
-def committed_paths_args(rev: str) -> list[str]:
-    """`git diff-tree` listing the paths commit `rev` changed (against its first parent)."""
-    return ["diff-tree", "--no-commit-id", "-r", "-z", "--name-only", "--root", "--no-renames", rev]
-
-
-LOCATE_ARGS = (
-    "rev-parse",
-    "--path-format=absolute",
-    "--is-bare-repository",
-    "--git-dir",
-    "--git-common-dir",
-    "--git-path",
-    "hooks",
-    "--show-toplevel",
-)
-
-
-def locate(cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> RepoPaths:
-    """One `git rev-parse` for every location question."""
-    proc = run_git(LOCATE_ARGS, cwd, env=env, check=False)
-    lines = os.fsdecode(proc.stdout).split("\n")
-    if len(lines) < 4 or lines[0] not in ("true", "false"):
-        raise EnvironmentProblem(
-            f"not a git repository: {os.path.abspath(cwd or os.getcwd())}",
-            "run inside a git worktree or pass -C <dir>",
-            code="not_a_repo",
-        )
-    is_bare = lines[0] == "true"
-    toplevel = lines[4] if (proc.returncode == 0 and len(lines) > 4 and lines[4]) else None
-    if toplevel is None and not is_bare:
-        # Inside the .git directory of a non-bare repo: treat like the main worktree.
-        common = os.path.realpath(lines[2])
-        if os.path.basename(common) == ".git":
-            toplevel = os.path.dirname(common)
-    return RepoPaths(
-        toplevel=os.path.realpath(toplevel) if toplevel else None,
-        git_dir=os.path.realpath(lines[1]),
-        common_dir=os.path.realpath(lines[2]),
-        hooks_dir=os.path.abspath(lines[3]),
-        is_bare=is_bare,
-    )
-
-
-class GitWorktree(Record):
-    path: str  # realpath
-    head: str | None
-    branch: str | None  # short name, None when detached
-    bare: bool
-    prunable: bool
-    locked: bool
-
-
-def list_worktrees(cwd: str | os.PathLike[str]) -> list[GitWorktree]:
-    """`git worktree list --porcelain -z`, parsed (paths may hold newlines)."""
-    out = run_git(["worktree", "list", "--porcelain", "-z"], cwd, env=git_env(for_other_worktree=True)).stdout
-    result: list[GitWorktree] = []
-    cur: dict[str, object] = {}
-    for raw in out.split(b"\0"):
-        if not raw:
-            if cur:
-                result.append(_wt_from(cur))
-                cur = {}
-            continue
-        text = os.fsdecode(raw)
-        key, _, value = text.partition(" ")
-        cur[key] = value if value else True
-    if cur:
-        result.append(_wt_from(cur))
-    return result
-
-
-def _wt_from(d: dict[str, object]) -> GitWorktree:
-    branch = d.get("branch")
-    if isinstance(branch, str) and branch.startswith("refs/heads/"):
-        branch = branch[len("refs/heads/") :]
-    path = str(d.get("worktree", ""))
-    return GitWorktree(
-        path=os.path.realpath(path) if os.path.exists(path) else path,
-        head=d.get("HEAD") if isinstance(d.get("HEAD"), str) else None,  # type: ignore[arg-type]
-        branch=branch if isinstance(branch, str) else None,
-        bare="bare" in d,
-        prunable="prunable" in d,
-        locked="locked" in d,
-    )
