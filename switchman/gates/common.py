@@ -18,6 +18,7 @@ from ..ops import worktrees as wtops
 from ..ownership import Decision, OwnershipContext, fix_for
 from ..records import Record, factory
 from ..repo import GitResult, RepoPaths, list_worktrees, run_git
+from ..store import gate_runs as runstore
 from ..store import leases as leasemod
 from ..store import worktrees as wtmod
 from ..store.sqlite import Store, Tx
@@ -105,10 +106,11 @@ def resolve_worktree(paths: RepoPaths, store: Store) -> Any:
     return row
 
 
-def compliance_for(lease: leasemod.Lease | None, violations: int) -> str:
+def compliance_for(lease: leasemod.Lease | None, violations: int, open_bypass: bool = False) -> str:
+    """`open_bypass`: a commit of this worktree that bypassed the gate is still on a branch."""
     if lease is not None and lease.stale:
         return "stale"
-    if violations:
+    if violations or open_bypass:
         return "non_compliant"
     if lease is not None:
         return "managed"
@@ -146,7 +148,8 @@ def tree_of(proc: GitResult) -> str | None:
 
 
 def provenance(db: Any, commit: str) -> dict[str, Any] | None:
-    return db.one("SELECT * FROM commit_provenance WHERE commit_id = ?", (commit,))
+    """The commit_provenance row (an index: gates/signed.py checks the signed row it names)."""
+    return runstore.provenance(db, commit)
 
 
 def incoming_commits(root: str, env: Mapping[str, str] | None, heads: list[str]) -> list[str]:

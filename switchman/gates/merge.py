@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from ..reasons import BOUNDARY_VALIDATION_BLOCKED, COMMIT_GATE_BYPASSED, DEPENDENCY_INVALIDATED
 from ..repo import RepoPaths, run_git
+from ..store import gate_runs as runstore
 from ..store import leases as leasemod
 from ..store import validations as valstore
 from ..store import worktrees as wtmod
@@ -26,6 +27,7 @@ from .common import (
     resolve_worktree,
     stale_minutes,
     summary_line,
+    tree_of,
     violation,
     write_tree,
 )
@@ -123,6 +125,7 @@ def merge_gate(
     mode = wt.enforcement_mode
     commits = incoming_commits(root, env, heads)
     tree_id = write_tree(root, env) if (record_tree and not ref and (heads or hook)) else None
+    parent = tree_of(run_git(["rev-parse", "--verify", "-q", "HEAD"], root, env=env, check=False)) if tree_id else None
     window = stale_minutes(store.state_dir)
 
     def fn(tx: Tx) -> GateResult:
@@ -138,13 +141,10 @@ def merge_gate(
             worktree=wt.name,
             task_id=lease.task_id if lease else None,
             lease_id=lease.id if lease else None,
-            details={"mode": mode, "heads": heads, "commits": len(commits), "tasks": tasks, "tree": tree_id, "violations": [{"file": v.file, "reason_code": v.reason_code} for v in violations]},
+            details={"mode": mode, "heads": heads, "commits": len(commits), "tasks": tasks, "tree": tree_id, "parent": parent, "merge_parents": heads, "violations": [{"file": v.file, "reason_code": v.reason_code} for v in violations]},
         )
         if tree_id:
-            tx.execute(
-                "INSERT INTO gate_runs (worktree, gate, tree_id, ok, lease_id, audit_sequence, created_at) VALUES (?,?,?,?,?,?,?)",
-                (wt.name, "merge", tree_id, int(ok), lease.id if lease else None, row.sequence, now_iso()),
-            )
+            runstore.insert_run(tx, wt.name, "merge", tree_id, ok, lease.id if lease else None, row.sequence, now_iso(), parent, heads)
         summary = "no merge in progress" if not heads else summary_line("merge", ok, mode, len(commits), violations, "incoming commit(s)")
         return GateResult(ok, "merge", wt.name, mode, lease.id if lease else None, state_c, [], [], violations, warnings, summary, row.sequence)
 
