@@ -9,7 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..reasons import BOUNDARY_VALIDATION_BLOCKED, COMMIT_GATE_BYPASSED, DEPENDENCY_INVALIDATED
+from ..reasons import (
+    BOUNDARY_VALIDATION_BLOCKED,
+    COMMIT_GATE_BYPASSED,
+    DEPENDENCY_INVALIDATED,
+    PROVENANCE_MISMATCH,
+)
 from ..repo import RepoPaths, run_git
 from ..store import gate_runs as runstore
 from ..store import leases as leasemod
@@ -23,7 +28,6 @@ from .common import (
     audit_status,
     compliance_for,
     incoming_commits,
-    provenance,
     resolve_worktree,
     stale_minutes,
     summary_line,
@@ -31,6 +35,7 @@ from .common import (
     violation,
     write_tree,
 )
+from .signed import key_of, signed_record
 
 
 def merge_heads(paths: RepoPaths) -> list[str]:
@@ -81,14 +86,18 @@ def merge_findings(tx: Tx, commits: list[str]) -> tuple[list[Violation], list[st
     warnings: list[str] = []
     tasks: dict[str, list[str]] = {}
     unknown = 0
+    key = key_of(tx) if commits else None
     for c in commits:
-        p = provenance(tx, c)
-        if p is None:
+        # The signed row decides (SPEC §10); a table row it does not back is tampering.
+        verdict, d, tampered = signed_record(tx, key, c)
+        if tampered:
+            violations.append(violation(c, PROVENANCE_MISMATCH, {"commit": c}))
+        if verdict is None:
             unknown += 1
-        elif p["task_id"]:
-            tasks.setdefault(p["task_id"], []).append(c)
-        if p is not None and p["status"] == "bypassed":
-            violations.append(violation(c, COMMIT_GATE_BYPASSED, {"worktree": p["worktree"], "task_id": p["task_id"]}))
+        elif d.get("task_id"):
+            tasks.setdefault(d["task_id"], []).append(c)
+        if verdict == "bypassed":
+            violations.append(violation(c, COMMIT_GATE_BYPASSED, {"worktree": d.get("worktree"), "task_id": d.get("task_id")}))
     for task_id, task_commits in sorted(tasks.items()):
         state = valstore.for_task(tx, task_id)
         v = state["validation"]
