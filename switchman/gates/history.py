@@ -249,7 +249,7 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
         if run_seq is not None and op == "amend":
             old_verdict, _, _ = signed_record(tx, key, old) if old else (None, {}, False)
             if old_verdict != "recorded":
-                why.update(reason="the amended commit has no gate-checked record", source=old)
+                why.update(reason="the amended commit has no gate-checked record", source=old, rewritten_from=old)
                 run_seq = None
         if run_seq is not None:
             row = _record(tx, **common, gate_sequence=run_seq, bypassed=False, extra=why or None)
@@ -264,6 +264,7 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
             why.setdefault("reason", "no passing gate judged this parent and tree")
             if op == "amend":
                 why.setdefault("source", old)
+                why.setdefault("rewritten_from", old)
             row = _record(tx, **common, gate_sequence=None, bypassed=True, extra=why)
         return {"recorded": True, "commit": commit, "event": row.event_type, "operation": op}
 

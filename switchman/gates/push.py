@@ -112,8 +112,8 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
     mode = wt.enforcement_mode
 
     def fn(tx: Tx) -> GateResult:
-        violations, info = check_commits(tx, commits)
-        violations += trail
+        found, info = check_commits(tx, commits)
+        violations = trail + found  # a trail that does not verify is the root cause: named first
         ok = mode == "observed" or not violations
         row = tx.audit(
             "push_gate",
