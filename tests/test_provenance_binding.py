@@ -121,6 +121,8 @@ def test_a_bypass_stays_visible_until_its_commit_is_gone(env: Env) -> None:
     env.change(env.a, "src/auth/login.py", "clean\n")
     assert commit(env.a, "clean").code == 0  # a clean gate run after the bypass
     assert env.worktree("agent-a")["compliance_state"] == "non_compliant"
+    env.cli.ok("monitor", "once")  # nor does a clean monitor pass hide it
+    assert env.worktree("agent-a")["compliance_state"] == "non_compliant"
     status = run_cli("status", "--json", cwd=env.root)
     assert bypassed in {b["commit"] for b in status.json["open_bypasses"]}
     doc = run_cli("doctor", "--json", cwd=env.root)

@@ -27,6 +27,7 @@ from .common import (
     GateResult,
     audit_status,
     compliance_for,
+    held_bypass,
     incoming_commits,
     path_violation,
     record_observations,
@@ -37,7 +38,7 @@ from .common import (
     violation,
 )
 from .merge import merge_findings, merge_heads
-from .signed import any_in_branches, key_of, signed_record
+from .signed import key_of, signed_record
 
 
 def _merge_own_changes(cwd: str, env: Mapping[str, str] | None, staged: list[Change], heads: list[str]) -> list[Change]:
@@ -99,8 +100,7 @@ def commit_gate(
     parent_proc = start_git(["rev-parse", "--verify", "-q", "HEAD"], root, env=env) if record_tree else None
     # A bypass keeps the worktree non_compliant while its commit is on a local branch: one
     # indexed read; git is asked only when this worktree has bypass rows at all.
-    held = [r["commit_id"] for r in runstore.bypassed(store, wt.name)]
-    open_bypass = any_in_branches(root, env, held) if held else False
+    open_bypass = held_bypass(store, wt.name, root, env)
 
     def fn(tx: Tx) -> GateResult:
         ctx = load_context(

@@ -106,6 +106,15 @@ def resolve_worktree(paths: RepoPaths, store: Store) -> Any:
     return row
 
 
+def held_bypass(db: Any, worktree: str, cwd: str, env: Mapping[str, str] | None) -> bool:
+    """A commit this worktree made past the gate is still on a local branch (SPEC §10): the
+    worktree stays non_compliant. One indexed read; git only when there are bypass rows."""
+    from .signed import any_in_branches
+
+    held = [r["commit_id"] for r in runstore.bypassed(db, worktree)]
+    return any_in_branches(cwd, env, held) if held else False
+
+
 def compliance_for(lease: leasemod.Lease | None, violations: int, open_bypass: bool = False) -> str:
     """`open_bypass`: a commit of this worktree that bypassed the gate is still on a branch."""
     if lease is not None and lease.stale:

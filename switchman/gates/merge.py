@@ -27,6 +27,7 @@ from .common import (
     Violation,
     audit_status,
     compliance_for,
+    held_bypass,
     incoming_commits,
     resolve_worktree,
     stale_minutes,
@@ -136,12 +137,13 @@ def merge_gate(
     tree_id = write_tree(root, env) if (record_tree and not ref and (heads or hook)) else None
     parent = tree_of(run_git(["rev-parse", "--verify", "-q", "HEAD"], root, env=env, check=False)) if tree_id else None
     window = stale_minutes(store.state_dir)
+    open_bypass = held_bypass(store, wt.name, root, env)
 
     def fn(tx: Tx) -> GateResult:
         violations, warnings, tasks = merge_findings(tx, commits)
         ok = mode == "observed" or not violations
         lease = leasemod.active_for_worktree(tx, wt.name, window)
-        state_c = compliance_for(lease, len(violations))
+        state_c = compliance_for(lease, len(violations), open_bypass)
         wtmod.set_compliance(tx, wt.name, state_c)
         row = tx.audit(
             "merge_gate",
