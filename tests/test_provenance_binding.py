@@ -137,3 +137,15 @@ def test_a_bypass_stays_visible_until_its_commit_is_gone(env: Env) -> None:
     assert status.json["open_bypasses"] == []
     doc = run_cli("doctor", "--json", cwd=env.root)
     assert {c["id"]: c for c in doc.json["checks"]}["provenance"]["status"] == "ok"
+
+
+def test_the_commit_gate_refuses_on_a_tampered_parent_record(env: Env) -> None:
+    """The commit gate's cheap check: its parent's provenance row must be the signed row."""
+    _pair(env)
+    env.change(env.a, "docs/guide.md", "taken\n")
+    assert commit(env.a, "skip", "--no-verify").code == 0
+    env.sql("UPDATE commit_provenance SET status = 'recorded' WHERE commit_id = ?", (head(env.a),))
+    env.change(env.a, "src/auth/login.py", "mine\n")
+    res = commit(env.a, "next")
+    assert res.code != 0 and "provenance_mismatch" in res.err
+    assert env.last("commit_gate")["reason_code"] == "provenance_mismatch"
