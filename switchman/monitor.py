@@ -34,7 +34,7 @@ from . import fingerprints
 from . import policy as policymod
 from .errors import SwitchmanError
 from .fingerprints import Change
-from .gates.common import compliance_for, record_observations
+from .gates.common import compliance_for, held_bypass, record_observations
 from .ops.claims import load_context
 from .ownership import Decision
 from .policy import stale_minutes
@@ -161,6 +161,7 @@ def _one_worktree(
     dest_root: str,
 ) -> WorktreeReport:
     paths = list(dict.fromkeys(c.path for c in changes))
+    open_bypass = held_bypass(store, wt.name, wt.path, env)  # SPEC §10: stays non_compliant
 
     def observe(tx: Tx) -> _Seen:
         baselined = not snapshots.has_baseline(tx, wt.name)
@@ -170,7 +171,7 @@ def _one_worktree(
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         record_observations(tx, wt.name, lease, newly, decisions.__getitem__, SOURCE)
         violations = [p for p in paths if not decisions[p].allowed]
-        state = compliance_for(lease, len(violations))
+        state = compliance_for(lease, len(violations), open_bypass)
         wtmod.set_compliance(tx, wt.name, state)
         return _Seen(baselined, newly, decisions, violations, state)
 
@@ -219,6 +220,8 @@ def _record(
         with contextlib.suppress(SwitchmanError, OSError):
             still_staged = differs_from_head(root, restored, env)
 
+    open_bypass = held_bypass(store, name, root, env)
+
     def fn(tx: Tx) -> str:
         lease = leasemod.active_for_worktree(tx, name, window)
         cleared: set[str] = set()
@@ -243,7 +246,7 @@ def _record(
                 snapshots.forget(tx, name, [path])
                 cleared.add(path)
         remaining = [p for p in violations if p not in cleared]
-        state = compliance_for(lease, len(remaining))
+        state = compliance_for(lease, len(remaining), open_bypass)
         wtmod.set_compliance(tx, name, state)
         return state
 

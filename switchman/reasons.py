@@ -38,6 +38,7 @@ MISSING_PROVENANCE = "missing_provenance"
 BOUNDARY_VALIDATION_BLOCKED = "boundary_validation_blocked"
 DEPENDENCY_INVALIDATED = "dependency_invalidated"
 AUDIT_VERIFY_FAILED = "audit_verify_failed"
+PROVENANCE_MISMATCH = "provenance_mismatch"
 
 _OTHER_HOLDER = (
     "coordinate with task {holder_task} in worktree {holder_worktree} (it holds this path), "
@@ -73,13 +74,14 @@ REASONS: dict[str, Reason] = {
     ),
     COMMIT_GATE_BYPASSED: Reason(
         False,
-        "committed with the gate bypassed (--no-verify)",
-        "redo the commit without --no-verify so the gate judges it",
+        "committed without a passing gate judging that change (--no-verify, or copied from an unjudged commit)",
+        "redo the commits through the gate: git reset --soft <base> && git commit",
     ),
     MISSING_PROVENANCE: Reason(
         False,
         "no recorded provenance (committed without the hooks)",
-        "commit through the installed hooks (switchman-hook hooks install), or amend the commit so the gate judges it",
+        "install the hooks (switchman-hook hooks install) and redo the commits through the gate: "
+        "git reset --soft <base> && git commit",
     ),
     BOUNDARY_VALIDATION_BLOCKED: Reason(
         False, "boundary validation is blocked", "complete the required task types first: {missing}"
@@ -89,6 +91,12 @@ REASONS: dict[str, Reason] = {
     ),
     AUDIT_VERIFY_FAILED: Reason(
         False, "the audit trail does not verify", "run `switchman-hook audit verify` and `switchman-hook doctor`"
+    ),
+    PROVENANCE_MISMATCH: Reason(
+        False,
+        "the commit_provenance table disagrees with the signed audit rows (tampering)",
+        "the signed log is authoritative: run `switchman-hook doctor`, find who edited .switchman/switchman.db, "
+        "and redo the commits through the gate: git reset --soft <base> && git commit",
     ),
 }
 

@@ -145,6 +145,10 @@ def status_lines(report: StatusReport, paint: StatusPaint | None = None) -> list
         lines += ["", p("Stale dependency invalidations", None, True)]
         for i in report.invalidations:
             lines.append(f"  {i['affected_task_id']} invalidated by {i['source_task_id']} ({i['reason_type']})")
+    if report.open_bypasses:
+        lines += ["", p("Bypassed commits still on a branch", None, True)]
+        for b in report.open_bypasses:
+            lines.append(f"  {b['commit'][:12]} [{b.get('worktree') or '-'}]  redo through the gate: git reset --soft <base> && git commit")
     if report.recent_denials:
         lines += ["", p("Recent denials and bypasses", None, True)]
         for d in report.recent_denials:

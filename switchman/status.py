@@ -29,6 +29,9 @@ class StatusReport:
     validations: list[dict[str, Any]]
     invalidations: list[dict[str, Any]]
     recent_denials: list[dict[str, Any]] = field(default_factory=list)
+    # Commits that bypassed the gate and are still on a local branch (SPEC §10): listed until
+    # they are gone from every branch, however many clean gate runs came after.
+    open_bypasses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def collect(paths: RepoPaths, store: Store) -> StatusReport:
@@ -61,4 +64,13 @@ def collect(paths: RepoPaths, store: Store) -> StatusReport:
         validations=[to_dict(v) for v in valstore.list_validations(store)],
         invalidations=[to_dict(i) for i in valstore.list_invalidations(store, "stale")],
         recent_denials=denials,
+        open_bypasses=_open_bypasses(paths, store),
     )
+
+
+def _open_bypasses(paths: RepoPaths, store: Store) -> list[dict[str, Any]]:
+    from .gates.signed import key_of, open_bypasses
+    from .repo import git_env
+
+    live = open_bypasses(store, key_of(store), paths.root, git_env(for_other_worktree=True))
+    return [{"commit": c, "worktree": wt} for c, wt in live]

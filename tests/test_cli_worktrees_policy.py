@@ -241,6 +241,7 @@ def test_status_report(agents: tuple[Path, Path], initialised: Path, cli: Cli) -
     assert set(report) == {
         "repo_root", "task_counts", "tasks", "leases", "claims", "reservations", "worktrees",
         "validations", "invalidations", "recent_denials",
+        "open_bypasses",  # SPEC §10: bypassed commits still on a branch stay listed
     }
     assert report["repo_root"] == str(initialised.resolve())
     assert report["task_counts"] == {"in_progress": 1, "pending": 1}

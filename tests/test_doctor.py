@@ -500,6 +500,11 @@ def test_non_compliant_worktree_lists_its_files(protected: tuple[Path, Path], cl
     git(a, "commit", "-q", "--no-verify", "-am", "sneak a billing change past the gate")
     c = assert_broken(cli, "non_compliant", "warn", "agent-a", "src/billing/invoice.py", "skipped the gate")
     assert c["fix"] == f"switchman-hook -C {a} gate commit"
+    # SPEC §10: a bypass stays visible while its commit is on a local branch, whatever gate runs
+    # after it; once the commit is gone from every branch the gate's run clears it.
+    run_fix(c["fix"], repo)
+    assert_broken(cli, "non_compliant", "warn", "agent-a", "skipped the gate")
+    git(a, "reset", "-q", "--hard", "HEAD~1")
     run_fix(c["fix"], repo)
     assert_ok(cli, "non_compliant")
 

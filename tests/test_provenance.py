@@ -71,7 +71,10 @@ def test_amend_does_not_launder_an_unhooked_commit(env: Env) -> None:
     assert verdicts(env)[amended] == "commit_gate_bypassed"
     code, err = push(env, env.a, "agent-a")
     assert code != 0 and "commit_gate_bypassed" in err
-    assert "amend" not in err.split("fix:")[-1]  # the refusal never suggests amending as the cure
+    # The refusal never suggests amending as the cure (git's own "failed to push ... <path>" line
+    # is left out: pytest's tmp dir for this test has "amend" in its name).
+    ours = [ln for ln in err.split("fix:")[-1].splitlines() if "failed to push some refs" not in ln]
+    assert "amend" not in "\n".join(ours)
     assert remote_branches(env) == ""
 
 

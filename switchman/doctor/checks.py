@@ -18,7 +18,7 @@ from ..install import install
 from ..repo import RepoPaths, locate
 from ..state import ensure_excluded
 from ..store import sqlite_audit
-from . import hook_checks, probe, store_checks, work_checks
+from . import hook_checks, probe, provenance_check, store_checks, work_checks
 from .context import Check, Ctx, check
 
 
@@ -76,6 +76,7 @@ CHECKS: tuple[Entry, ...] = (
     Entry("key", store_checks.key_checks, ("key", "key_mode", "key_tracked", "key_history", "excluded"), needs="state_dir"),
     Entry("audit_chain", store_checks.audit_chain_check, needs="store"),
     Entry("checkpoint", store_checks.checkpoint_check, needs="store"),
+    Entry("provenance", provenance_check.provenance_check, needs="store"),
     Entry("hook_failures", hook_checks.hook_failures_check, needs="store"),
     Entry("policy", store_checks.policy_check, needs="store"),
     Entry("hooks_path", hook_checks.hooks_path_check),

@@ -15,7 +15,9 @@ from .. import policy as policymod
 from ..fingerprints import Change
 from ..ops import validation
 from ..ops.claims import load_context
+from ..reasons import PROVENANCE_MISMATCH
 from ..repo import RepoPaths, start_git
+from ..store import gate_runs as runstore
 from ..store import leases as leasemod
 from ..store import snapshots
 from ..store import worktrees as wtmod
@@ -25,6 +27,7 @@ from .common import (
     GateResult,
     audit_status,
     compliance_for,
+    held_bypass,
     incoming_commits,
     path_violation,
     record_observations,
@@ -32,8 +35,10 @@ from .common import (
     stale_minutes,
     summary_line,
     tree_of,
+    violation,
 )
 from .merge import merge_findings, merge_heads
+from .signed import key_of, signed_record
 
 
 def _merge_own_changes(cwd: str, env: Mapping[str, str] | None, staged: list[Change], heads: list[str]) -> list[Change]:
@@ -91,6 +96,11 @@ def commit_gate(
     # `write-tree` reads and rewrites the whole index (slow on a big one): it runs on the
     # other core while the transaction below judges, and is collected just before the gate row.
     tree_proc = start_git(["write-tree"], root, env=env) if record_tree else None
+    # The parent this gate judges the change against (SPEC §10): bound into the signed row.
+    parent_proc = start_git(["rev-parse", "--verify", "-q", "HEAD"], root, env=env) if record_tree else None
+    # A bypass keeps the worktree non_compliant while its commit is on a local branch: one
+    # indexed read; git is asked only when this worktree has bypass rows at all.
+    open_bypass = held_bypass(store, wt.name, root, env)
 
     def fn(tx: Tx) -> GateResult:
         ctx = load_context(
@@ -101,6 +111,10 @@ def commit_gate(
         if mode == "strict":
             violations += [path_violation(decisions[p], wt.name, ctx) for p in other_paths if not decisions[p].allowed]
         warnings: list[str] = []
+        parent = tree_of(parent_proc.result()) if parent_proc is not None else None
+        if parent is not None and signed_record(tx, key_of(tx), parent)[2]:
+            # The cheap tamper check: the parent's provenance row must be the signed row it names.
+            violations.append(violation(parent, PROVENANCE_MISMATCH, {"commit": parent}))
         if heads:
             merge_violations, merge_warnings, _ = merge_findings(tx, merged_commits)
             violations += merge_violations
@@ -111,7 +125,7 @@ def commit_gate(
         complete = full is not None and not framework
         newly = snapshots.diff_snapshot(tx, wt.name, staged + (full or []) if complete else staged, complete=complete)
         record_observations(tx, wt.name, lease, newly, lambda p: decisions.get(p) or ctx.judge(p), "commit_gate")
-        state = compliance_for(lease, len(violations))
+        state = compliance_for(lease, len(violations), open_bypass)
         wtmod.set_compliance(tx, wt.name, state)
         if lease is not None:
             v = validation.evaluate_lease(tx, lease.id)
@@ -120,6 +134,8 @@ def commit_gate(
                     f"boundary validation {v.status}: task types not yet done: {', '.join(v.missing_task_types)}"
                 )
             validation.record_touched_paths(tx, lease, [p for p in staged_paths if decisions[p].allowed])
+        if open_bypass:
+            warnings.append("a commit this worktree made without the gate is still on a branch (see `switchman-hook status`)")
         if mode == "observed" and violations:
             warnings.append(f"{len(violations)} violation(s) would be refused in guarded mode")
         summary = summary_line("commit", ok, mode, len(staged_paths) + (len(other_paths) if mode == "strict" else 0), violations)
@@ -134,6 +150,8 @@ def commit_gate(
             details={
                 "mode": mode,
                 "tree": tree_id,
+                "parent": parent,
+                "merge_parents": heads,
                 "staged": len(staged_paths),
                 "merge_heads": heads,
                 "violations": [{"file": v.file, "reason_code": v.reason_code} for v in violations[:100]],
@@ -141,9 +159,8 @@ def commit_gate(
             },
         )
         if tree_id is not None:
-            tx.execute(
-                "INSERT INTO gate_runs (worktree, gate, tree_id, ok, lease_id, audit_sequence, created_at) VALUES (?,?,?,?,?,?,?)",
-                (wt.name, "commit", tree_id, int(ok), lease.id if lease else None, row.sequence, now_iso()),
+            runstore.insert_run(
+                tx, wt.name, "commit", tree_id, ok, lease.id if lease else None, row.sequence, now_iso(), parent, heads
             )
         return GateResult(
             ok=ok,

@@ -19,6 +19,7 @@ from ..ownership import Decision, OwnershipContext, fix_for
 from ..policy import stale_minutes as stale_minutes  # the gates' one window (policy.stale_minutes)
 from ..records import Record, factory
 from ..repo import GitResult, RepoPaths, list_worktrees, run_git
+from ..store import gate_runs as runstore
 from ..store import leases as leasemod
 from ..store import worktrees as wtmod
 from ..store.sqlite import Store, Tx
@@ -107,10 +108,20 @@ def resolve_worktree(paths: RepoPaths, store: Store) -> Any:
     return row
 
 
-def compliance_for(lease: leasemod.Lease | None, violations: int) -> str:
+def held_bypass(db: Any, worktree: str, cwd: str, env: Mapping[str, str] | None) -> bool:
+    """A commit this worktree made past the gate is still on a local branch (SPEC §10): the
+    worktree stays non_compliant. One indexed read; git only when there are bypass rows."""
+    from .signed import any_in_branches
+
+    held = [r["commit_id"] for r in runstore.bypassed(db, worktree)]
+    return any_in_branches(cwd, env, held) if held else False
+
+
+def compliance_for(lease: leasemod.Lease | None, violations: int, open_bypass: bool = False) -> str:
+    """`open_bypass`: a commit of this worktree that bypassed the gate is still on a branch."""
     if lease is not None and lease.stale:
         return "stale"
-    if violations:
+    if violations or open_bypass:
         return "non_compliant"
     if lease is not None:
         return "managed"
@@ -148,7 +159,8 @@ def tree_of(proc: GitResult) -> str | None:
 
 
 def provenance(db: Any, commit: str) -> dict[str, Any] | None:
-    return db.one("SELECT * FROM commit_provenance WHERE commit_id = ?", (commit,))
+    """The commit_provenance row (an index: gates/signed.py checks the signed row it names)."""
+    return runstore.provenance(db, commit)
 
 
 def incoming_commits(root: str, env: Mapping[str, str] | None, heads: list[str]) -> list[str]:

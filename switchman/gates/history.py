@@ -8,24 +8,33 @@ merge and rewrite make the new worktree state the baseline, silently (SPEC §7).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .. import audit, fingerprints
 from ..ops.claims import consume_leftovers
 from ..repo import HEAD_ARGS, RepoPaths, committed_paths_args, run_git
+from ..store import gate_runs as runstore
 from ..store import leases as leasemod
 from ..store import snapshots
 from ..store import worktrees as wtmod
 from ..store.sqlite import Store, Tx
 from ..timeutil import now_iso
-from .common import provenance, resolve_worktree, stale_minutes
+from .common import resolve_worktree, stale_minutes
+from .signed import gate_run_for, key_of, signed_record
 
 SEQUENCER_OPS = ("cherry-pick", "revert", "rebase")
 
 
 def _reflog_last(git_dir: str) -> tuple[str, str]:
     """(new commit id, message) of the last entry of this worktree's HEAD reflog."""
+    _, new, message = _reflog_entry(git_dir)
+    return new, message
+
+
+def _reflog_entry(git_dir: str) -> tuple[str, str, str]:
+    """(old id, new id, message) of the last entry of this worktree's HEAD reflog."""
     try:
         with open(os.path.join(git_dir, "logs", "HEAD"), "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -33,13 +42,13 @@ def _reflog_last(git_dir: str) -> tuple[str, str]:
             fh.seek(max(0, size - 4096))
             lines = fh.read().splitlines()
     except OSError:
-        return "", ""
+        return "", "", ""
     if not lines:
-        return "", ""
+        return "", "", ""
     last = lines[-1].decode("utf-8", "replace")
     head, _, message = last.partition("\t")
     ids = head.split(" ", 2)
-    return (ids[1] if len(ids) > 1 else ""), message
+    return (ids[0] if ids else ""), (ids[1] if len(ids) > 1 else ""), message
 
 
 def _operation_from_message(message: str) -> str | None:
@@ -84,10 +93,11 @@ def detect_operation(paths: RepoPaths, env: Mapping[str, str] | None = None, hea
     return "commit"
 
 
-def _head(root: str, env: Mapping[str, str] | None) -> tuple[str, str] | None:
+def _head(root: str, env: Mapping[str, str] | None) -> tuple[str, str, list[str]] | None:
+    """(commit, tree, parents) of HEAD, from one `rev-parse` (HEAD_ARGS)."""
     proc = run_git(HEAD_ARGS, root, env=env, check=False)
     lines = proc.stdout.decode().split()
-    return (lines[0], lines[1]) if proc.returncode == 0 and len(lines) == 2 else None
+    return (lines[0], lines[1], lines[2:]) if proc.returncode == 0 and len(lines) >= 2 else None
 
 
 def _record(
@@ -125,64 +135,158 @@ def _record(
             lease_id=lease.id if lease else None,
             details=details,
         )
-    tx.execute(
-        "INSERT OR REPLACE INTO commit_provenance (commit_id, tree_id, worktree, lease_id, task_id, status, operation, "
-        "audit_sequence, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-        (commit, tree, worktree, lease.id if lease else None, task_id, "bypassed" if bypassed else "recorded", operation, row.sequence, now_iso()),
+    runstore.record_provenance(
+        tx, commit, tree, worktree, lease.id if lease else None, task_id, "bypassed" if bypassed else "recorded",
+        operation, row.sequence, now_iso(),
     )
     return row
 
 
-def _picked_from(paths: RepoPaths) -> str | None:
-    """The commit a cherry-pick in progress copies (CHERRY_PICK_HEAD is still there in post-commit)."""
+def _read_text(git_dir: str, rel: str) -> str:
     try:
-        with open(os.path.join(paths.git_dir, "CHERRY_PICK_HEAD"), encoding="ascii") as fh:
-            return fh.read().strip() or None
-    except (OSError, UnicodeDecodeError):
+        with open(os.path.join(git_dir, rel), encoding="ascii", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def _picked_from(paths: RepoPaths, op: str, root: str, env: Mapping[str, str] | None) -> str | None:
+    """The commit a pick copies: CHERRY_PICK_HEAD (git 2.39 keeps it for cherry-pick and rebase
+    picks while post-commit runs), the last `rebase-merge/done` pick, or a revert's message."""
+    if op in ("cherry-pick", "rebase"):
+        sha = _read_text(paths.git_dir, "CHERRY_PICK_HEAD").strip()
+        if _OID.fullmatch(sha):
+            return sha
+        done = _read_text(paths.git_dir, "rebase-merge/done").splitlines()
+        words = done[-1].split() if done else []
+        if len(words) >= 2 and _OID.fullmatch(words[1]):
+            return words[1]
         return None
+    if op == "revert":
+        body = run_git(["cat-file", "commit", "HEAD"], root, env=env, check=False).stdout.decode("utf-8", "replace")
+        m = re.search(r"This reverts commit ([0-9a-f]{40,64})", body)
+        return m.group(1) if m else None
+    return None
+
+
+_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _changed(root: str, env: Mapping[str, str] | None, rev: str) -> list[str] | None:
+    proc = run_git(committed_paths_args(rev), root, env=env, check=False)
+    return [os.fsdecode(p) for p in proc.stdout.split(b"\0") if p] if proc.returncode == 0 else None
+
+
+def inherit_reason(
+    tx: Tx, key: str | None, source: str | None, source_paths: list[str] | None, new_paths: list[str], judge: Any
+) -> tuple[str | None, dict[str, Any]]:
+    """Why a copy of `source` (pick, revert, rewrite) may NOT inherit its verdict, or None (SPEC §10).
+
+    The source needs a gate-checked signed record; its changed paths must cover the copy's; a
+    source recorded in another worktree must also be allowed by this worktree's lease (`judge`).
+    """
+    if source is None:
+        return "the source commit is not known", {}
+    verdict, d, tampered = signed_record(tx, key, source)
+    if tampered:
+        return "the source commit's provenance row is not backed by the signed log", {}
+    if verdict is None:
+        return "the source commit has no gate-checked record", {}
+    if verdict == "bypassed":
+        return "the source commit bypassed the gate", d
+    if source_paths is None or not set(new_paths) <= set(source_paths):
+        return "the new commit changes paths the source commit did not", d
+    if judge is not None and d.get("worktree") is not None:
+        refused = [p for p in new_paths if not judge(d["worktree"], p)]
+        if refused:
+            return f"this worktree's lease does not allow {refused[0]}", d
+    return None, d
 
 
 def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None = None, gate: str = "commit") -> dict[str, Any]:
-    """Record the new commit's provenance: judged by a passing gate, a sequencer pick, or a bypass."""
+    """Record the new commit's provenance: judged by a passing gate, a sequencer pick, or a bypass.
+
+    Gate-checked only when a passing gate's *signed* row judged this parent, tree and merge
+    parents; an amend when a passing gate judged old -> tree and the old commit is gate-checked;
+    a pick/revert when its source is gate-checked and covers the copy (`inherit_reason`).
+    """
     wt = resolve_worktree(paths, store)
     root = paths.toplevel
     assert root is not None
     head = _head(root, env)
     if head is None:
         return {"recorded": False}
-    commit, tree = head
+    commit, tree, parents = head
     op = detect_operation(paths, env, head=commit)
-    picked = _picked_from(paths) if op in ("cherry-pick", "rebase") else None
+    old = _reflog_entry(paths.git_dir)[0] if op == "amend" else None
+    picked = _picked_from(paths, op, root, env) if op in SEQUENCER_OPS else None
     # "HEAD", just resolved to `commit`: the hook runner may have started this already.
     committed = run_git(committed_paths_args("HEAD"), root, env=env).stdout
     committed_paths = [os.fsdecode(p) for p in committed.split(b"\0") if p]
+    source_paths = _changed(root, env, picked) if picked else None
     window = stale_minutes(store.state_dir)
+    key = key_of(store)
 
     def fn(tx: Tx) -> dict[str, Any]:
         snapshots.forget(tx, wt.name, committed_paths)
         consume_leftovers(tx, wt.name, committed_paths, now_iso())
-        if provenance(tx, commit) is not None:
+        verdict, _, tampered_self = signed_record(tx, key, commit)
+        if verdict is not None:
             return {"recorded": False, "commit": commit}
         lease = leasemod.active_for_worktree(tx, wt.name, window)
-        run = tx.one(
-            "SELECT * FROM gate_runs WHERE worktree = ? AND gate = ? AND tree_id = ? AND ok = 1 ORDER BY id DESC LIMIT 1",
-            (wt.name, gate, tree),
-        )
         task_id = lease.task_id if lease else None
-        source = provenance(tx, picked) if picked else None
         common = {"commit": commit, "tree": tree, "worktree": wt.name, "lease": lease, "task_id": task_id, "operation": op}
-        if run is not None:
-            row = _record(tx, **common, gate_sequence=run["audit_sequence"], bypassed=False)
-        elif op in SEQUENCER_OPS:
-            # A pick copies a judged commit; copying a bypass does not launder it.
-            bypassed = source is not None and source["status"] == "bypassed"
-            extra = {"picked_from": picked} if picked else None
-            row = _record(tx, **common, gate_sequence=None, bypassed=bypassed, extra=extra)
+        judged_parent = old if op == "amend" else (parents[0] if parents else None)
+        merge_parents = None if op == "amend" else parents[1:]
+        run_seq, forged = gate_run_for(
+            tx, key, worktree=wt.name, gate=gate, tree=tree, parent=judged_parent, merge_parents=merge_parents
+        )
+        why: dict[str, Any] = {}
+        if tampered_self:
+            why["tampered_provenance"] = True
+        if forged:
+            why["forged_gate_runs"] = forged[:10]
+        if run_seq is not None and op == "amend":
+            old_verdict, _, _ = signed_record(tx, key, old) if old else (None, {}, False)
+            if old_verdict != "recorded":
+                why.update(reason="the amended commit has no gate-checked record", source=old, rewritten_from=old)
+                run_seq = None
+        if run_seq is not None:
+            row = _record(tx, **common, gate_sequence=run_seq, bypassed=False, extra=why or None)
+        elif op in SEQUENCER_OPS and "reason" not in why:
+            judge = _lease_judge(tx, wt.name, committed_paths, window, store.state_dir)
+            reason, _ = inherit_reason(tx, key, picked, source_paths, committed_paths, judge)
+            extra = {"picked_from": picked, **why}
+            if reason is not None:
+                extra["reason"] = reason
+            row = _record(tx, **common, gate_sequence=None, bypassed=reason is not None, extra=extra)
         else:
-            row = _record(tx, **common, gate_sequence=None, bypassed=True)
+            why.setdefault("reason", "no passing gate judged this parent and tree")
+            if op == "amend":
+                why.setdefault("source", old)
+                why.setdefault("rewritten_from", old)
+            row = _record(tx, **common, gate_sequence=None, bypassed=True, extra=why)
         return {"recorded": True, "commit": commit, "event": row.event_type, "operation": op}
 
     return store.write(fn)
+
+
+def _lease_judge(tx: Tx, worktree: str, paths_: list[str], window: float, state_dir: str) -> Any:
+    """judge(source_worktree, path): a source from another worktree must be allowed here too."""
+    from .. import policy as policymod
+    from ..ops.claims import load_context
+
+    ctx: list[Any] = []
+
+    def judge(source_worktree: str, path: str) -> bool:
+        if source_worktree == worktree:
+            return True
+        if not ctx:
+            globs = policymod.load(state_dir).allowed_generated_paths
+            ctx.append(load_context(tx, worktree, paths_, stale_minutes=window, generated_globs=globs))
+        return bool(ctx[0].judge(path).allowed)
+
+    return judge
 
 
 def _is_new_merge_commit(root: str, env: Mapping[str, str] | None, git_dir: str) -> bool:
@@ -224,32 +328,43 @@ def post_rewrite(
     env: Mapping[str, str] | None = None,
     framework: bool = False,
 ) -> dict[str, Any]:
-    """Carry provenance across amend/rebase: a rewritten bypass stays a bypass."""
+    """Carry provenance across amend/rebase with the pick rule (`inherit_reason`): a rewrite
+    inherits only from a gate-checked source whose paths cover it; a rewrite of a bypass or of an
+    unrecorded commit is a bypass. A commit post-commit already recorded keeps its verdict."""
     wt = resolve_worktree(paths, store)
-    pairs = [ln.split()[:2] for ln in lines if len(ln.split()) >= 2]
+    root = paths.toplevel
+    pairs = [(ln.split()[0], ln.split()[1]) for ln in lines if len(ln.split()) >= 2]
+    key = key_of(store)
+    todo = [(old, new) for old, new in pairs if signed_record(store, key, new)[0] is None]
     trees: dict[str, str] = {}
-    if pairs and paths.toplevel:
-        news = list(dict.fromkeys(new for _, new in pairs))
-        proc = run_git(["rev-parse", *(f"{n}^{{tree}}" for n in news)], paths.toplevel, env=env, check=False)
+    changed_paths: dict[str, list[str] | None] = {}
+    if todo and root:
+        news = list(dict.fromkeys(new for _, new in todo))
+        proc = run_git(["rev-parse", *(f"{n}^{{tree}}" for n in news)], root, env=env, check=False)
         out = proc.stdout.decode().split()
         if proc.returncode == 0 and len(out) == len(news):
             trees = dict(zip(news, out, strict=True))
+        for rev in dict.fromkeys(c for pair in todo for c in pair):
+            changed_paths[rev] = _changed(root, env, rev)
+    window = stale_minutes(store.state_dir)
 
     def fn(tx: Tx) -> int:
         changed = 0
-        for old, new in pairs:
-            old_p = provenance(tx, old)
-            new_p = provenance(tx, new)
-            if old_p is None:
+        for old, new in todo:
+            if signed_record(tx, key, new)[0] is not None:
                 continue
-            if old_p["status"] == "bypassed" and (new_p is None or new_p["status"] != "bypassed"):
-                lease = leasemod.get(tx, old_p["lease_id"]) if old_p["lease_id"] else None
-                _record(tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=old_p["task_id"], gate_sequence=None, operation=command, bypassed=True, extra={"rewritten_from": old})
-                changed += 1
-            elif new_p is None:
-                lease = leasemod.get(tx, old_p["lease_id"]) if old_p["lease_id"] else None
-                _record(tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=old_p["task_id"], gate_sequence=None, operation=command, bypassed=False, extra={"rewritten_from": old})
-                changed += 1
+            new_paths = changed_paths.get(new) or []
+            judge = _lease_judge(tx, wt.name, new_paths, window, store.state_dir)
+            reason, d = inherit_reason(tx, key, old, changed_paths.get(old), new_paths, judge)
+            lease = leasemod.get(tx, d["lease_id"]) if d.get("lease_id") else None
+            extra: dict[str, Any] = {"rewritten_from": old}
+            if reason is not None:
+                extra["reason"] = reason
+            _record(
+                tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=d.get("task_id"),
+                gate_sequence=None, operation=command, bypassed=reason is not None, extra=extra,
+            )
+            changed += 1
         return changed
 
     changed = store.write(fn)

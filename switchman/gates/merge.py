@@ -9,8 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..reasons import BOUNDARY_VALIDATION_BLOCKED, COMMIT_GATE_BYPASSED, DEPENDENCY_INVALIDATED
+from ..reasons import (
+    BOUNDARY_VALIDATION_BLOCKED,
+    COMMIT_GATE_BYPASSED,
+    DEPENDENCY_INVALIDATED,
+    PROVENANCE_MISMATCH,
+)
 from ..repo import RepoPaths, run_git
+from ..store import gate_runs as runstore
 from ..store import leases as leasemod
 from ..store import validations as valstore
 from ..store import worktrees as wtmod
@@ -21,14 +27,16 @@ from .common import (
     Violation,
     audit_status,
     compliance_for,
+    held_bypass,
     incoming_commits,
-    provenance,
     resolve_worktree,
     stale_minutes,
     summary_line,
+    tree_of,
     violation,
     write_tree,
 )
+from .signed import key_of, signed_record
 
 
 def merge_heads(paths: RepoPaths) -> list[str]:
@@ -79,14 +87,18 @@ def merge_findings(tx: Tx, commits: list[str]) -> tuple[list[Violation], list[st
     warnings: list[str] = []
     tasks: dict[str, list[str]] = {}
     unknown = 0
+    key = key_of(tx) if commits else None
     for c in commits:
-        p = provenance(tx, c)
-        if p is None:
+        # The signed row decides (SPEC §10); a table row it does not back is tampering.
+        verdict, d, tampered = signed_record(tx, key, c)
+        if tampered:
+            violations.append(violation(c, PROVENANCE_MISMATCH, {"commit": c}))
+        if verdict is None:
             unknown += 1
-        elif p["task_id"]:
-            tasks.setdefault(p["task_id"], []).append(c)
-        if p is not None and p["status"] == "bypassed":
-            violations.append(violation(c, COMMIT_GATE_BYPASSED, {"worktree": p["worktree"], "task_id": p["task_id"]}))
+        elif d.get("task_id"):
+            tasks.setdefault(d["task_id"], []).append(c)
+        if verdict == "bypassed":
+            violations.append(violation(c, COMMIT_GATE_BYPASSED, {"worktree": d.get("worktree"), "task_id": d.get("task_id")}))
     for task_id, task_commits in sorted(tasks.items()):
         state = valstore.for_task(tx, task_id)
         v = state["validation"]
@@ -123,13 +135,15 @@ def merge_gate(
     mode = wt.enforcement_mode
     commits = incoming_commits(root, env, heads)
     tree_id = write_tree(root, env) if (record_tree and not ref and (heads or hook)) else None
+    parent = tree_of(run_git(["rev-parse", "--verify", "-q", "HEAD"], root, env=env, check=False)) if tree_id else None
     window = stale_minutes(store.state_dir)
+    open_bypass = held_bypass(store, wt.name, root, env)
 
     def fn(tx: Tx) -> GateResult:
         violations, warnings, tasks = merge_findings(tx, commits)
         ok = mode == "observed" or not violations
         lease = leasemod.active_for_worktree(tx, wt.name, window)
-        state_c = compliance_for(lease, len(violations))
+        state_c = compliance_for(lease, len(violations), open_bypass)
         wtmod.set_compliance(tx, wt.name, state_c)
         row = tx.audit(
             "merge_gate",
@@ -138,13 +152,10 @@ def merge_gate(
             worktree=wt.name,
             task_id=lease.task_id if lease else None,
             lease_id=lease.id if lease else None,
-            details={"mode": mode, "heads": heads, "commits": len(commits), "tasks": tasks, "tree": tree_id, "violations": [{"file": v.file, "reason_code": v.reason_code} for v in violations]},
+            details={"mode": mode, "heads": heads, "commits": len(commits), "tasks": tasks, "tree": tree_id, "parent": parent, "merge_parents": heads, "violations": [{"file": v.file, "reason_code": v.reason_code} for v in violations]},
         )
         if tree_id:
-            tx.execute(
-                "INSERT INTO gate_runs (worktree, gate, tree_id, ok, lease_id, audit_sequence, created_at) VALUES (?,?,?,?,?,?,?)",
-                (wt.name, "merge", tree_id, int(ok), lease.id if lease else None, row.sequence, now_iso()),
-            )
+            runstore.insert_run(tx, wt.name, "merge", tree_id, ok, lease.id if lease else None, row.sequence, now_iso(), parent, heads)
         summary = "no merge in progress" if not heads else summary_line("merge", ok, mode, len(commits), violations, "incoming commit(s)")
         return GateResult(ok, "merge", wt.name, mode, lease.id if lease else None, state_c, [], [], violations, warnings, summary, row.sequence)
 

@@ -8,47 +8,67 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..reasons import COMMIT_GATE_BYPASSED, MISSING_PROVENANCE
+from ..reasons import COMMIT_GATE_BYPASSED, MISSING_PROVENANCE, PROVENANCE_MISMATCH
 from ..repo import RepoPaths
-from ..store import sqlite_audit
+from ..store import gate_runs as runstore
+from ..store import meta, sqlite_audit
 from ..store.sqlite import Store, Tx
 from .common import (
     GateResult,
     Violation,
     audit_status,
-    provenance,
     resolve_worktree,
     summary_line,
     violation,
 )
+from .signed import details_of, key_of, mismatches, signed_verdicts
 from .walk import pushed_commits
 
 
 def baseline_commits(db: Any) -> list[str]:
-    row = db.one("SELECT value FROM meta WHERE key = 'baseline_commits'")
-    if not row or not row["value"]:
+    text = meta.baseline_commits_text(db)
+    if not text:
         return []
     import json
 
     try:
-        return [c for c in json.loads(row["value"]) if isinstance(c, str)]
+        return [c for c in json.loads(text) if isinstance(c, str)]
     except ValueError:
         return []
 
 
 def check_commits(tx: Tx, commits: list[str]) -> tuple[list[Violation], list[dict[str, Any]]]:
+    """Each commit judged by its verified signed commit_recorded / commit_gate_bypassed row.
+
+    Shared by the push and CI gates (which verify the whole trail in the same run). The
+    provenance table is only a cache: where it disagrees with the signed rows (a row missing,
+    an extra row, another status or row) that is tampering, `provenance_mismatch`.
+    """
     violations: list[Violation] = []
     info: list[dict[str, Any]] = []
+    if not commits:
+        return violations, info
+    signed = signed_verdicts(tx, key_of(tx))
+    table = runstore.provenance_many(tx, commits)
+    tampered = set(mismatches(table, signed, commits))
     for c in commits:
-        p = provenance(tx, c)
-        if p is None:
+        if c in tampered:
+            p = table.get(c)
+            violations.append(
+                violation(c, PROVENANCE_MISMATCH, {"table": p["status"] if p else None, "signed": signed[c][0] if c in signed else None})
+            )
+        s = signed.get(c)
+        if s is None:
             violations.append(violation(c, MISSING_PROVENANCE))
             info.append({"commit": c, "provenance": None})
-        elif p["status"] == "bypassed":
-            violations.append(violation(c, COMMIT_GATE_BYPASSED, {"worktree": p["worktree"], "task_id": p["task_id"]}))
+            continue
+        verdict, row = s
+        d = details_of(row)
+        if verdict == "bypassed":
+            violations.append(violation(c, COMMIT_GATE_BYPASSED, {"worktree": row.worktree, "task_id": row.task_id}))
             info.append({"commit": c, "provenance": "bypassed"})
         else:
-            info.append({"commit": c, "provenance": p["operation"], "task_id": p["task_id"]})
+            info.append({"commit": c, "provenance": d.get("operation"), "task_id": row.task_id})
     return violations, info
 
 
@@ -79,8 +99,8 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
     mode = wt.enforcement_mode
 
     def fn(tx: Tx) -> GateResult:
-        violations, info = check_commits(tx, commits)
-        violations += trail
+        found, info = check_commits(tx, commits)
+        violations = trail + found  # a trail that does not verify is the root cause: named first
         ok = mode == "observed" or not violations
         row = tx.audit(
             "push_gate",

@@ -105,7 +105,7 @@ class RepoPaths(Record):
 
 # post-commit: the new commit and its tree, and the paths it changed ("HEAD": nothing moves it
 # during the hook, so the hook runner starts these before the gate module is imported).
-HEAD_ARGS = ("rev-parse", "HEAD", "HEAD^{tree}")
+HEAD_ARGS = ("rev-parse", "HEAD", "HEAD^{tree}", "HEAD^@")  # commit, tree, parents
 
 
 def committed_paths_args(rev: str) -> list[str]:

@@ -211,3 +211,33 @@ def tree_rebuild(tx: Any) -> tuple[int, bytes]:
         cr.append(h)
     save_tree(tx, cr, last[1] if last else None)
     return cr.size, cr.root()
+
+
+# --- single rows, for provenance (issue 12) ----------------------------------------------------
+
+
+def rows_around(db: Any, sequence: int) -> list[AuditRow]:
+    """used by gates/signed: the rows with sequence-1, sequence and sequence+1 (indexed reads)."""
+    return [
+        row_from(v)
+        for v in tuples(
+            db,
+            f"SELECT {ROW_COLUMNS} FROM audit_log WHERE sequence BETWEEN ? AND ? ORDER BY sequence",
+            (sequence - 1, sequence + 1),
+        )
+    ]
+
+
+PROVENANCE_EVENTS = ("commit_recorded", "commit_gate_bypassed")
+
+
+def provenance_rows(db: Any) -> list[AuditRow]:
+    """used by gates/signed and doctor: every commit_recorded / commit_gate_bypassed row, in order."""
+    return [
+        row_from(v)
+        for v in tuples(
+            db,
+            f"SELECT {ROW_COLUMNS} FROM audit_log WHERE event_type IN (?, ?) ORDER BY id",
+            PROVENANCE_EVENTS,
+        )
+    ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # switchman-dev 0.1.3, column for column.
 V1_TABLES = """
@@ -253,6 +253,29 @@ CREATE TABLE IF NOT EXISTS checkpoint_keys (
 );
 """
 
+# --- issue 12 (provenance): version 4 -------------------------------------------------------------
+# gate_runs becomes an index of the signed commit_gate/merge_gate rows: the parent the gate judged
+# (NULL for a root commit) and the other merge parents (space-separated oids, "" for none). The
+# signed row's details are the authority; these columns only narrow the lookup.
+V4_PROVENANCE_COLUMNS = [
+    ("gate_runs", "parent", "TEXT"),
+    ("gate_runs", "merge_parents", "TEXT"),
+]
+V4_PROVENANCE = """
+CREATE INDEX IF NOT EXISTS idx_commit_provenance_worktree_status ON commit_provenance(worktree, status);
+"""
+
+
+def _migrate_v4_provenance(conn: sqlite3.Connection) -> None:
+    for table, column, decl in V4_PROVENANCE_COLUMNS:
+        if column not in _columns(conn, table):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+    for stmt in _split(V4_PROVENANCE):
+        conn.execute(stmt)
+
+
+# --- end issue 12 (provenance) --------------------------------------------------------------------
+
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -281,6 +304,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     if version < 3:  # checkpoints
         for stmt in _split(V3):
             conn.execute(stmt)
+    if version < 4:  # issue 12: provenance (gate_runs parent / merge parents)
+        _migrate_v4_provenance(conn)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return SCHEMA_VERSION
 
