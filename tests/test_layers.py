@@ -201,9 +201,8 @@ SQL_TEXT = re.compile(
     re.S,
 )
 
-# Modules that still hold SQL while their queries move into store/ on another branch (the gates'
-# gate_runs / commit_provenance / meta reads). gates/ only; the merge of that branch empties this.
-SQL_ALLOWED_FOR_NOW: frozenset[str] = frozenset({"gates.commit", "gates.common", "gates.history", "gates.merge", "gates.push"})
+# Modules allowed to hold SQL outside store/ for a while (none: keep it that way).
+SQL_ALLOWED_FOR_NOW: frozenset[str] = frozenset()
 
 
 def sql_literals(source: str) -> list[tuple[int, str]]:
