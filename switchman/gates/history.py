@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import audit, fingerprints
 from ..ops.claims import consume_leftovers
+from ..receipts.record import write_receipts
 from ..repo import HEAD_ARGS, RepoPaths, committed_paths_args, run_git
 from ..store import leases as leasemod
 from ..store import snapshots
@@ -180,9 +181,11 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
             row = _record(tx, **common, gate_sequence=None, bypassed=bypassed, extra=extra)
         else:
             row = _record(tx, **common, gate_sequence=None, bypassed=True)
-        return {"recorded": True, "commit": commit, "event": row.event_type, "operation": op}
+        return {"recorded": True, "commit": commit, "event": row.event_type, "operation": op, "row": row}
 
-    return store.write(fn)
+    result = store.write(fn)
+    write_receipts(paths, store, [result.get("row")], mode=wt.enforcement_mode, env=env)
+    return result
 
 
 def _is_new_merge_commit(root: str, env: Mapping[str, str] | None, git_dir: str) -> bool:
@@ -235,7 +238,10 @@ def post_rewrite(
         if proc.returncode == 0 and len(out) == len(news):
             trees = dict(zip(news, out, strict=True))
 
+    recorded: list[audit.AuditRow] = []
+
     def fn(tx: Tx) -> int:
+        recorded.clear()
         changed = 0
         for old, new in pairs:
             old_p = provenance(tx, old)
@@ -244,15 +250,16 @@ def post_rewrite(
                 continue
             if old_p["status"] == "bypassed" and (new_p is None or new_p["status"] != "bypassed"):
                 lease = leasemod.get(tx, old_p["lease_id"]) if old_p["lease_id"] else None
-                _record(tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=old_p["task_id"], gate_sequence=None, operation=command, bypassed=True, extra={"rewritten_from": old})
+                recorded.append(_record(tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=old_p["task_id"], gate_sequence=None, operation=command, bypassed=True, extra={"rewritten_from": old}))
                 changed += 1
             elif new_p is None:
                 lease = leasemod.get(tx, old_p["lease_id"]) if old_p["lease_id"] else None
-                _record(tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=old_p["task_id"], gate_sequence=None, operation=command, bypassed=False, extra={"rewritten_from": old})
+                recorded.append(_record(tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=old_p["task_id"], gate_sequence=None, operation=command, bypassed=False, extra={"rewritten_from": old}))
                 changed += 1
         return changed
 
     changed = store.write(fn)
+    write_receipts(paths, store, recorded, mode=wt.enforcement_mode, env=env)
     rebaseline(paths, store, env=env, framework=framework)
     return {"rewritten": changed}
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..reasons import COMMIT_GATE_BYPASSED, MISSING_PROVENANCE
+from ..receipts import push as notes_push
 from ..repo import RepoPaths, run_git
 from ..store import sqlite_audit
 from ..store.sqlite import Store, Tx
@@ -80,8 +81,8 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
         if len(fields) < 4:
             continue
         local_ref, local_sha, remote_ref, remote_sha = fields[:4]
-        if set(local_sha) == {"0"}:
-            continue
+        if set(local_sha) == {"0"} or remote_ref.startswith("refs/notes/"):
+            continue  # a deletion, or notes (receipts): no commits of ours to judge
         exclude = ["--not", f"--remotes={remote}", *baseline]
         if set(remote_sha) != {"0"} and run_git(["cat-file", "-e", f"{remote_sha}^{{commit}}"], root, env=env, check=False).returncode == 0:
             exclude = ["--not", remote_sha, *baseline]
@@ -89,6 +90,7 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
         ranges.append({"local_ref": local_ref, "remote_ref": remote_ref, "commits": len(listed)})
         commits += [c for c in listed if c not in commits]
     trail = _verify_trail(paths, store)
+    trail += notes_push.gate_violations(root, remote, ref_lines, env)
     mode = wt.enforcement_mode
 
     def fn(tx: Tx) -> GateResult:
