@@ -107,10 +107,10 @@ def gate_push(remote: str, url: str, as_json: bool) -> None:
 @click.option("--base", help="Check commits in BASE..HEAD by their receipts (default: all since switchman init, local rows).")
 @click.option("--head", help="The tip to check (default: HEAD); only with --base.")
 @click.option("--trusted-keys", "keys_file", metavar="FILE", help="Trusted verifier keys (default: .switchman-keys at BASE).")
-@click.option("--fetch", "fetch", metavar="REMOTE", help="Fetch REMOTE's refs/notes/switchman first.")
+@click.option("--fetch", "fetch", metavar="REMOTE", multiple=True, help="Fetch REMOTE's refs/notes/switchman first (repeatable: base repo and fork).")
 @click.option("--require-mode", type=click.Choice(["observed", "guarded", "strict"]), help="Fail commits judged in a weaker mode.")
 @json_option
-def gate_ci(base: str | None, head: str | None, keys_file: str | None, fetch: str | None, require_mode: str | None, as_json: bool) -> None:
+def gate_ci(base: str | None, head: str | None, keys_file: str | None, fetch: tuple[str, ...], require_mode: str | None, as_json: bool) -> None:
     """Repo-level gate. With --base: every commit in BASE..HEAD needs a trusted receipt (works in
     a fresh clone, no init). Without: audit verifies, no blocked validations, local provenance."""
     from ..errors import BadInput

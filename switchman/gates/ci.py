@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import BadInput
@@ -99,7 +100,7 @@ def receipts_ci(
     head: str | None = None,
     *,
     keys_file: str | None = None,
-    fetch: str | None = None,
+    fetch: Sequence[str] = (),
     require_mode: str | None = None,
 ) -> dict[str, Any]:
     """`gate ci --base`: the SPEC §11 report `{ok, base, head, commits, summary}`.
@@ -115,7 +116,7 @@ def receipts_ci(
     env = git_env(for_other_worktree=True)
     base_oid = _resolve(cwd, base, "--base", env)
     head_oid = _resolve(cwd, head or "HEAD", "--head", env)
-    fetched = fetch_notes(cwd, fetch, env) if fetch else None
+    fetched = {remote: fetch_notes(cwd, remote, env) for remote in fetch} if fetch else None
     keys, source = trusted_keys(cwd, base_oid, keys_file, env)
     if store is not None:
         from ..checkpoint import keys as ckeys
