@@ -363,3 +363,21 @@ def test_gate_ci_fresh_clone_needs_no_init(tmp_path: Path) -> None:
     assert doc["summary"]["trusted_keys"] == 0
     proc = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=src, capture_output=True, text=True)
     assert ".switchman" not in proc.stdout  # nothing created
+
+
+def test_doctor_receipts_check(team: Env) -> None:
+    env = team
+    env.lease("agent-a", "src/auth/login.py")
+    work(env, env.a, "src/auth/login.py", "one\n")
+
+    def receipts() -> dict:  # type: ignore[type-arg]
+        doc = run_cli("doctor", "--json", cwd=env.root).json
+        return next(c for c in doc["checks"] if c["id"] == "receipts")
+
+    got = receipts()
+    assert got["status"] == "warn" and "not on origin" in got["detail"] and "switchman-hook push origin" in got["fix"]
+    assert run_git(env.a, "push", "-q", "origin", "agent-a").code == 0
+    assert receipts()["status"] == "ok"
+    git(env.root, "update-ref", "-d", REF)
+    got = receipts()
+    assert got["status"] == "warn" and "have no receipt" in got["detail"]
