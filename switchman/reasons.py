@@ -39,6 +39,16 @@ BOUNDARY_VALIDATION_BLOCKED = "boundary_validation_blocked"
 DEPENDENCY_INVALIDATED = "dependency_invalidated"
 AUDIT_VERIFY_FAILED = "audit_verify_failed"
 PROVENANCE_MISMATCH = "provenance_mismatch"
+# Receipts (SPEC §11): what `gate ci` says about a commit, and the push gate about the notes.
+RECEIPT_OK = "receipt_ok"
+REBASED = "rebased"
+FORGE_MERGE = "forge_merge"
+LOCAL_PROVENANCE = "local_provenance"
+RECEIPT_SIGNATURE_INVALID = "receipt_signature_invalid"
+UNTRUSTED_KEY = "untrusted_key"
+RECEIPT_MISMATCH = "receipt_mismatch"
+RECEIPT_MODE_TOO_WEAK = "receipt_mode_too_weak"
+RECEIPTS_NOT_PUSHED = "receipts_not_pushed"
 
 _OTHER_HOLDER = (
     "coordinate with task {holder_task} in worktree {holder_worktree} (it holds this path), "
@@ -97,6 +107,35 @@ REASONS: dict[str, Reason] = {
         "the commit_provenance table disagrees with the signed audit rows (tampering)",
         "the signed log is authoritative: run `switchman-hook doctor`, find who edited .switchman/switchman.db, "
         "and redo the commits through the gate: git reset --soft <base> && git commit",
+    ),
+    RECEIPT_OK: Reason(True, "a trusted receipt with verdict allowed names this commit", ""),
+    REBASED: Reason(True, "a trusted allowed receipt records the same changes (a rebase or cherry-pick)", ""),
+    FORGE_MERGE: Reason(True, "a forge merge or squash: every changed path ends at a receipted blob", ""),
+    LOCAL_PROVENANCE: Reason(True, "no receipt, but this repo's audit trail recorded the commit", ""),
+    RECEIPT_SIGNATURE_INVALID: Reason(
+        False,
+        "the receipt's signature does not verify (edited or damaged)",
+        "redo the commit through the installed hooks, then push again (the hooks push the receipts)",
+    ),
+    UNTRUSTED_KEY: Reason(
+        False,
+        "the receipt is signed by a key .switchman-keys at the base does not list",
+        "if the key is yours: `switchman-hook trust add`, commit .switchman-keys and merge that first",
+    ),
+    RECEIPT_MISMATCH: Reason(
+        False,
+        "the receipt is for another commit, tree or set of changes",
+        "redo the commit through the installed hooks; a receipt cannot be copied to another commit",
+    ),
+    RECEIPT_MODE_TOO_WEAK: Reason(
+        False,
+        "judged in a weaker enforcement mode than required",
+        "set the worktree's mode to guarded (`switchman-hook worktree mode WORKTREE guarded`) and redo the commit",
+    ),
+    RECEIPTS_NOT_PUSHED: Reason(
+        False,
+        "the receipts could not be pushed to the remote's refs/notes/switchman",
+        "check you may push refs/notes/switchman, then `switchman-hook push REMOTE`",
     ),
 }
 

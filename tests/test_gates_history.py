@@ -463,18 +463,20 @@ def test_gate_ci(env: Env) -> None:
     work(env, env.a, "src/auth/login.py", "one\n")
     out = run_cli("gate", "ci", "--base", base, "--json", cwd=env.a)
     assert out.code == 0, out.err
-    assert out.json["ok"] is True and out.json["gate"] == "ci" and len(out.json["commits"]) == 1
+    # SPEC §11 shape with --base: {ok, base, head, commits:[{commit, verdict, reason_code, detail}], summary}.
+    assert out.json["ok"] is True and out.json["base"] == base and len(out.json["commits"]) == 1
+    assert out.json["commits"][0]["verdict"] == "pass"
     env.change(env.a, "src/auth/login.py", "two\n")
     commit(env.a, "skip", "--no-verify")
     out = run_cli("gate", "ci", "--base", base, "--json", cwd=env.a)
-    assert out.code == 1 and out.json["violations"][0]["reason_code"] == "commit_gate_bypassed"
+    assert out.code == 1 and out.json["commits"][-1]["reason_code"] == "commit_gate_bypassed"
     out = run_cli("gate", "ci", "--base", "no-such-rev", cwd=env.a)
     assert out.code == 2 and out.err.startswith("error: ")
     # Without --base: everything since init (the baseline) is checked.
     assert run_cli("gate", "ci", cwd=env.a).code == 1
     env.sql("UPDATE audit_log SET details = '{}' WHERE sequence = 1")
     out = run_cli("gate", "ci", "--base", head(env.a), "--json", cwd=env.a)
-    assert out.code == 1 and out.json["violations"][0]["reason_code"] == "audit_verify_failed"
+    assert out.code == 1 and out.json["summary"]["problems"][0]["reason_code"] == "audit_verify_failed"
 
 
 # --- worktree identity ---------------------------------------------------------------------------

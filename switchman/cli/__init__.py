@@ -42,10 +42,11 @@ def _register() -> None:
         monitor_cmd,
         policy_cmd,
         tasks_cmd,
+        trust_cmd,
         worktrees_cmd,
     )
 
-    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, monitor_cmd, doctor_cmd, demo_cmd):
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd):
         module.register(cli)
 
 

@@ -39,6 +39,28 @@ def _finish(result: Any, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+def format_ci_receipts(report: dict[str, Any]) -> str:
+    """`gate ci --base` for a person: one line per failing commit with its fix, then the count."""
+    from ..reasons import fix, text
+
+    lines = []
+    for c in report["commits"]:
+        if c["verdict"] == "fail":
+            lines.append(f"FAIL {c['commit'][:12]} [{c['reason_code']}] {c['detail']}")
+            hint = fix(c["reason_code"])
+            if hint:
+                lines.append(f"     fix: {hint}")
+    for p in report["summary"]["problems"]:
+        lines.append(f"FAIL [{p['reason_code']}] {text(p['reason_code'])}: {p['detail']}")
+        lines.append(f"     fix: {fix(p['reason_code'])}")
+    s = report["summary"]
+    word = "passed" if report["ok"] else "failed"
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["by_reason"].items()))
+    lines.append(f"ci gate {word}: {s['commits']} commit(s) in {report['base'][:12]}..{report['head'][:12]}, "
+                 f"{s['failed']} failed ({reasons or 'none'}); {s['trusted_keys']} trusted key(s) from {s['keys_from']}")
+    return "\n".join(lines)
+
+
 @click.group("gate")
 def gate_group() -> None:
     """Run a gate for the worktree containing the current directory."""
@@ -82,14 +104,42 @@ def gate_push(remote: str, url: str, as_json: bool) -> None:
 
 
 @gate_group.command("ci")
-@click.option("--base", help="Check commits in BASE..HEAD (default: all since switchman init).")
+@click.option("--base", help="Check commits in BASE..HEAD by their receipts (default: all since switchman init, local rows).")
+@click.option("--head", help="The tip to check (default: HEAD); only with --base.")
+@click.option("--trusted-keys", "keys_file", metavar="FILE", help="Trusted verifier keys (default: .switchman-keys at BASE).")
+@click.option("--fetch", "fetch", metavar="REMOTE", multiple=True, help="Fetch REMOTE's refs/notes/switchman first (repeatable: base repo and fork).")
+@click.option("--require-mode", type=click.Choice(["observed", "guarded", "strict"]), help="Fail commits judged in a weaker mode.")
 @json_option
-def gate_ci(base: str | None, as_json: bool) -> None:
-    """Repo-level gate: audit verifies, no blocked validations, provenance for every commit."""
-    from ..gates.ci import ci_gate
+def gate_ci(base: str | None, head: str | None, keys_file: str | None, fetch: tuple[str, ...], require_mode: str | None, as_json: bool) -> None:
+    """Repo-level gate. With --base: every commit in BASE..HEAD needs a trusted receipt (works in
+    a fresh clone, no init). Without: audit verifies, no blocked validations, local provenance."""
+    from ..errors import BadInput
 
     ctx = get_ctx()
-    _finish(ci_gate(ctx.paths, ctx.store, base), as_json)
+    if base is None:
+        if head or keys_file or fetch or require_mode:
+            raise BadInput("--head, --trusted-keys, --fetch and --require-mode need --base", "add --base REV, e.g. --base origin/main")
+        from ..gates.ci import ci_gate
+
+        _finish(ci_gate(ctx.paths, ctx.store, base), as_json)
+        return
+    from ..errors import EnvironmentProblem
+    from ..gates.ci import receipts_ci
+    from ..state import require_initialised
+
+    paths = ctx.paths
+    try:
+        require_initialised(paths)
+        store = ctx.store
+    except EnvironmentProblem:
+        store = None  # a fresh clone: receipts only
+    report = receipts_ci(paths, store, base, head, keys_file=keys_file, fetch=fetch, require_mode=require_mode)
+    if as_json:
+        emit_json(report)
+    else:
+        echo(format_ci_receipts(report))
+    if not report["ok"]:
+        raise click.exceptions.Exit(1)
 
 
 def register(cli: click.Group) -> None:

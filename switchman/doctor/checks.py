@@ -18,7 +18,7 @@ from ..install import install
 from ..repo import RepoPaths, locate
 from ..state import ensure_excluded
 from ..store import sqlite_audit
-from . import hook_checks, probe, provenance_check, store_checks, work_checks
+from . import hook_checks, probe, provenance_check, receipt_checks, store_checks, work_checks
 from .context import Check, Ctx, check
 
 
@@ -89,6 +89,7 @@ CHECKS: tuple[Entry, ...] = (
     Entry("non_compliant", work_checks.noncompliant_check, needs="store"),
     Entry("validations", work_checks.validation_check, needs="store"),
     Entry("invalidations", work_checks.invalidation_check, needs="store"),
+    Entry("receipts", receipt_checks.receipts_check, needs="store"),
 )
 CHECK_IDS: tuple[str, ...] = tuple(cid for entry in CHECKS for cid in entry.yields)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from ..errors import BadInput
-from ..reasons import BOUNDARY_VALIDATION_BLOCKED
-from ..repo import RepoPaths, git_env, run_git
+from ..reasons import BOUNDARY_VALIDATION_BLOCKED, COMMIT_GATE_BYPASSED, MISSING_PROVENANCE
+from ..repo import GitError, RepoPaths, git_env, run_git
 from ..store import validations as valstore
 from ..store.sqlite import Store, Tx
 from .common import GateResult, violation
@@ -42,5 +45,130 @@ def ci_gate(paths: RepoPaths, store: Store, base: str | None = None) -> GateResu
         )
         summary = f"ci gate {'passed' if ok else 'failed'}: {len(commits)} commit(s), {len(violations)} problem(s)"
         return GateResult(ok, "ci", None, "ci", None, None, [], [], violations, [], summary, row.sequence, info)
+
+    return store.write(fn)
+
+
+# --- gate ci --base: receipts (SPEC §11), works in a fresh clone -------------------------------
+
+KEYS_FILE = ".switchman-keys"
+FETCHED = "refs/switchman/fetched-notes"
+
+
+def _resolve(cwd: str, rev: str, flag: str, env: dict[str, str]) -> str:
+    proc = run_git(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], cwd, env=env, check=False)
+    oid = proc.stdout.decode("ascii", "replace").strip()
+    if proc.returncode != 0 or not oid:
+        raise BadInput(f"{flag} {rev} is not a commit", f"pass a branch, tag or commit id, e.g. {flag} origin/main (fetch it first)")
+    return oid
+
+
+def trusted_keys(cwd: str, base: str, path: str | None, env: dict[str, str]) -> tuple[list[Any], str]:
+    """The trusted verifier keys and where they came from: FILE, or `.switchman-keys` at BASE only."""
+    from ..receipts.verify import parse_trusted_keys
+
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return parse_trusted_keys(fh.read()), path
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read --trusted-keys {path}: {exc}", "pass a file with one `audit pubkey` line per key") from None
+    proc = run_git(["show", f"{base}:{KEYS_FILE}"], cwd, env=env, check=False)
+    if proc.returncode != 0:
+        return [], f"{base[:12]}:{KEYS_FILE} (absent)"
+    return parse_trusted_keys(proc.stdout.decode("utf-8", "replace")), f"{base[:12]}:{KEYS_FILE}"
+
+
+def fetch_notes(cwd: str, remote: str, env: dict[str, str]) -> bool:
+    """Fetch REMOTE's notes ref into a side ref and union it into ours; False when it has none."""
+    from ..receipts import notes
+
+    proc = run_git(["fetch", "-q", "--no-tags", remote, f"+{notes.REF}:{FETCHED}"], cwd, env=env, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace")
+        if "couldn't find remote ref" in err or "could not find remote ref" in err:
+            return False
+        raise GitError(f"cannot fetch {notes.REF} from {remote}: {err.strip().splitlines()[-1:] or ['?']}", f"check `git fetch {remote}` works")
+    notes.merge_into(cwd, FETCHED, env=env)
+    return True
+
+
+def receipts_ci(
+    paths: RepoPaths,
+    store: Store | None,
+    base: str,
+    head: str | None = None,
+    *,
+    keys_file: str | None = None,
+    fetch: Sequence[str] = (),
+    require_mode: str | None = None,
+) -> dict[str, Any]:
+    """`gate ci --base`: the SPEC §11 report `{ok, base, head, commits, summary}`.
+
+    Needs only git, the notes ref and the trusted keys; with a store (a managed repo) commits
+    with no receipt fall back on the local recorded provenance, the local keyring's active keys
+    are trusted too, and the audit trail must verify.
+    """
+    from ..receipts import notes
+    from ..receipts.verify import decide, range_facts
+
+    cwd = paths.toplevel or paths.root
+    env = git_env(for_other_worktree=True)
+    base_oid = _resolve(cwd, base, "--base", env)
+    head_oid = _resolve(cwd, head or "HEAD", "--head", env)
+    fetched = {remote: fetch_notes(cwd, remote, env) for remote in fetch} if fetch else None
+    keys, source = trusted_keys(cwd, base_oid, keys_file, env)
+    if store is not None:
+        from ..checkpoint import keys as ckeys
+
+        keys += [k for k in ckeys.active(ckeys.keyring(store.conn)) if k not in keys]
+    facts = range_facts(cwd, base_oid, head_oid)
+    report = decide(facts, notes.read_all(cwd, env=env), keys, require_mode=require_mode)
+    commits = [d.to_dict() for d in report.commits]
+    problems: list[dict[str, str]] = []
+    if store is not None:
+        problems = _local(paths, store, commits, base_oid, head_oid)
+    failed = sum(c["verdict"] == "fail" for c in commits)
+    by_reason: dict[str, int] = {}
+    for c in commits:
+        by_reason[c["reason_code"]] = by_reason.get(c["reason_code"], 0) + 1
+    summary = {
+        "commits": len(commits),
+        "passed": len(commits) - failed,
+        "failed": failed,
+        "by_reason": by_reason,
+        "trusted_keys": len(keys),
+        "keys_from": source,
+        "notes_fetched": fetched,
+        "problems": problems,
+    }
+    return {"ok": failed == 0 and not problems, "base": base_oid, "head": head_oid, "commits": commits, "summary": summary}
+
+
+def _local(paths: RepoPaths, store: Store, commits: list[dict[str, str]], base: str, head: str) -> list[dict[str, str]]:
+    """Managed repo: receipt-less commits judged by the local rows; the trail must verify."""
+    from ..reasons import LOCAL_PROVENANCE
+
+    bare = [c for c in commits if c["reason_code"] == MISSING_PROVENANCE and c["detail"].startswith("no receipt")]
+    trail = _verify_trail(paths, store)
+
+    def fn(tx: Tx) -> list[dict[str, str]]:
+        violations, info = check_commits(tx, [c["commit"] for c in bare])
+        bad = {v.file: v for v in violations}
+        for c in bare:
+            v = bad.get(c["commit"])
+            if v is None:
+                c.update(verdict="pass", reason_code=LOCAL_PROVENANCE, detail="recorded in this repo's audit trail")
+            elif v.reason_code == COMMIT_GATE_BYPASSED:
+                c.update(reason_code=COMMIT_GATE_BYPASSED, detail="this repo's audit trail records a bypass")
+        problems = [{"reason_code": v.reason_code, "detail": f"{v.file}: {(v.holder or {}).get('failure', '')}"} for v in trail]
+        failed = [c for c in commits if c["verdict"] == "fail"]
+        tx.audit(
+            "ci_gate",
+            "allowed" if not failed and not problems else "denied",
+            reason_code=(failed[0]["reason_code"] if failed else problems[0]["reason_code"]) if failed or problems else None,
+            details={"ci": True, "receipts": True, "base": base, "head": head, "commits": len(commits), "failed": [c["commit"] for c in failed[:100]]},
+        )
+        return problems
 
     return store.write(fn)

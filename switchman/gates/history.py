@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import audit, fingerprints
 from ..ops.claims import consume_leftovers
+from ..receipts.record import write_receipts
 from ..repo import HEAD_ARGS, RepoPaths, committed_paths_args, run_git
 from ..store import gate_runs as runstore
 from ..store import leases as leasemod
@@ -266,9 +267,11 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
                 why.setdefault("source", old)
                 why.setdefault("rewritten_from", old)
             row = _record(tx, **common, gate_sequence=None, bypassed=True, extra=why)
-        return {"recorded": True, "commit": commit, "event": row.event_type, "operation": op}
+        return {"recorded": True, "commit": commit, "event": row.event_type, "operation": op, "row": row}
 
-    return store.write(fn)
+    result = store.write(fn)
+    write_receipts(paths, store, [result.get("row")], mode=wt.enforcement_mode, env=env)
+    return result
 
 
 def _lease_judge(tx: Tx, worktree: str, paths_: list[str], window: float, state_dir: str) -> Any:
@@ -348,7 +351,10 @@ def post_rewrite(
             changed_paths[rev] = _changed(root, env, rev)
     window = stale_minutes(store.state_dir)
 
+    recorded: list[audit.AuditRow] = []
+
     def fn(tx: Tx) -> int:
+        recorded.clear()
         changed = 0
         for old, new in todo:
             if signed_record(tx, key, new)[0] is not None:
@@ -360,14 +366,15 @@ def post_rewrite(
             extra: dict[str, Any] = {"rewritten_from": old}
             if reason is not None:
                 extra["reason"] = reason
-            _record(
+            recorded.append(_record(
                 tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=d.get("task_id"),
                 gate_sequence=None, operation=command, bypassed=reason is not None, extra=extra,
-            )
+            ))
             changed += 1
         return changed
 
     changed = store.write(fn)
+    write_receipts(paths, store, recorded, mode=wt.enforcement_mode, env=env)
     rebaseline(paths, store, env=env, framework=framework)
     return {"rewritten": changed}
 

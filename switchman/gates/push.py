@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..reasons import COMMIT_GATE_BYPASSED, MISSING_PROVENANCE, PROVENANCE_MISMATCH
+from ..receipts import push as notes_push
 from ..repo import RepoPaths
 from ..store import gate_runs as runstore
 from ..store import meta, sqlite_audit
@@ -96,6 +97,7 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
     baseline = baseline_commits(store)
     commits, ranges = pushed_commits(root, env, remote, url, ref_lines, baseline)
     trail = _verify_trail(paths, store)
+    trail += notes_push.gate_violations(root, remote, ref_lines, env)
     mode = wt.enforcement_mode
 
     def fn(tx: Tx) -> GateResult:
