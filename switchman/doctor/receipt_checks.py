@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from ..receipts import notes
 from ..receipts.push import side_ref
 from ..repo import run_git
+from ..store import gate_runs
 from .context import Check, Ctx, check, listed
 
 RECENT = 2000  # recorded commits looked at: the newest, enough to see the hooks stopped signing
@@ -24,10 +25,7 @@ def _remote(c: Ctx) -> str | None:
 
 def receipts_check(c: Ctx) -> Iterator[Check]:
     assert c.conn is not None
-    rows = c.conn.execute(
-        "SELECT commit_id FROM commit_provenance ORDER BY created_at DESC LIMIT ?", (RECENT,)
-    ).fetchall()
-    recorded = {r[0] for r in rows if r[0]}
+    recorded = set(gate_runs.recent_commits(c.conn, RECENT))
     on_branches: set[str] = set()
     if recorded:
         proc = run_git(["--no-replace-objects", "rev-list", "--branches", "-n", str(RECENT * 2)], c.root, env=c.env, check=False)

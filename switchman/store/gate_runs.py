@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import chunks
+from .base import chunks, tuples
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Reader, Tx
@@ -99,3 +99,9 @@ def record_provenance(
         "audit_sequence, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
         (commit, tree, worktree, lease_id, task_id, status, operation, audit_sequence, now),
     )
+
+
+def recent_commits(db: Any, limit: int) -> list[str]:
+    """The newest recorded commit ids (doctor: are receipts still being written?)."""
+    rows = tuples(db, "SELECT commit_id FROM commit_provenance ORDER BY created_at DESC LIMIT ?", (limit,))
+    return [r[0] for r in rows if r[0]]
