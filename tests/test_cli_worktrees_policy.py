@@ -103,7 +103,8 @@ def test_worktree_mode(agents: tuple[Path, Path], initialised: Path, cli: Cli) -
     assert names(cli)["agent-b"]["enforcement_mode"] == "observed"
     row = events(initialised, "policy_updated")[-1]
     assert row["worktree"] == "agent-a"
-    assert json.loads(row["details"]) == {"enforcement_mode": "guarded", "previous": "strict"}
+    # issue 12: lowering agent-a from the main worktree is weakening, named with the caller.
+    assert json.loads(row["details"]) == {"enforcement_mode": "guarded", "previous": "strict", "by_worktree": "main", "weakens": True}
     assert_error(cli("worktree", "mode", "agent-a", "loose"), 2)
     assert_error(cli("worktree", "mode", "ghost", "strict"), 1, "ghost")
     json_error(cli("worktree", "mode", "ghost", "strict", "--json"), 1, "unknown_worktree")

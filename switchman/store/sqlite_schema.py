@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # switchman-dev 0.1.3, column for column.
 V1_TABLES = """
@@ -254,6 +254,19 @@ CREATE TABLE IF NOT EXISTS checkpoint_keys (
 """
 # --- end issue 5 ---------------------------------------------------------------------------------
 
+# --- issue 12 OWNERSHIP: version 4 ---------------------------------------------------------------
+# claim_leftovers: the blob ids (fingerprints) of the uncommitted changes a worktree had under a
+# task's claims when the task completed. A completed claim covers a path only for that content.
+V4_OWNERSHIP = """
+CREATE TABLE IF NOT EXISTS claim_leftovers (
+  claim_id     INTEGER NOT NULL,
+  blob         TEXT NOT NULL,
+  recorded_at  TEXT NOT NULL,
+  PRIMARY KEY (claim_id, blob)
+);
+"""
+# --- end issue 12 OWNERSHIP ----------------------------------------------------------------------
+
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -281,6 +294,9 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(stmt)
     if version < 3:  # issue 5: checkpoints
         for stmt in _split(V3):
+            conn.execute(stmt)
+    if version < 4:  # issue 12 OWNERSHIP: leftover blobs
+        for stmt in _split(V4_OWNERSHIP):
             conn.execute(stmt)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return SCHEMA_VERSION
