@@ -20,7 +20,6 @@ from ..store.leases import DEFAULT_STALE_MINUTES
 from ..timeutil import now_iso
 from . import validation
 
-
 # --- who weakens enforcement (issue 12) ----------------------------------------------------------
 
 
