@@ -261,3 +261,19 @@ def test_bad_stale_window_in_policy_is_exit_2(initialised: Path, cli: Cli, value
     for args in (["lease", "list"], ["status"], ["lease", "reap"]):
         assert_error(cli(*args), 2, "stale_lease_minutes")
     cli.ok("lease", "reap", "--stale-after", "5")  # an explicit window does not need the policy's
+
+
+def test_a_bad_glob_in_the_policy_fails_the_gates_closed_naming_the_file(env) -> None:  # type: ignore[no-untyped-def]
+    """issue 12 defect 7: the gates keep failing closed on it, and say which file and glob."""
+    from testing.gates import commit
+
+    env.mode("agent-a", "guarded")
+    policy = env.root / ".switchman" / "enforcement.json"
+    doc = json.loads(policy.read_text())
+    doc["allowed_generated_paths"] = ["dist/**", "["]
+    policy.write_text(json.dumps(doc))
+    env.change(env.a, "README.md", "x\n")
+    res = commit(env.a)
+    assert res.code != 0 and "enforcement.json" in res.err and "allowed_generated_paths" in res.err and "'['" in res.err
+    assert_error(env.cli("policy", "allow", "build/**"), 2, "allowed_generated_paths")
+    assert json.loads(policy.read_text())["allowed_generated_paths"] == ["dist/**", "["]  # nothing changed
