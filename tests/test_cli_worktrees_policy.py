@@ -241,7 +241,9 @@ def test_status_report(agents: tuple[Path, Path], initialised: Path, cli: Cli) -
     assert set(report) == {
         "repo_root", "task_counts", "tasks", "leases", "claims", "reservations", "worktrees",
         "validations", "invalidations", "recent_denials",
+        "recent_weakening", "weakening_window",  # issue 12: weakening is visible
     }
+    assert report["recent_weakening"] == [] and report["weakening_window"] == 15
     assert report["repo_root"] == str(initialised.resolve())
     assert report["task_counts"] == {"in_progress": 1, "pending": 1}
     assert [lease_["id"] for lease_ in report["leases"]] == [lease]
