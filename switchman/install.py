@@ -252,8 +252,11 @@ def _read_manifest(hooks_dir: str) -> dict[str, Any]:
         return {}
 
 
-def _audit(paths: RepoPaths, event_type: str, details: dict[str, Any]) -> None:
-    """Record the change when the repo is initialised; hooks can be installed before `init`."""
+def _audit(paths: RepoPaths, event_type: str, details: dict[str, Any], caller: Any = None) -> None:
+    """Record the change when the repo is initialised; hooks can be installed before `init`.
+
+    `caller` (ops.leases.Caller): removing the shared hooks weakens every worktree (issue 12)."""
+    from .ops.leases import weakening
     from .state import open_store
     from .store.sqlite import DB_FILE
 
@@ -261,7 +264,7 @@ def _audit(paths: RepoPaths, event_type: str, details: dict[str, Any]) -> None:
         return
     store = open_store(paths)
     try:
-        store.write(lambda tx: tx.audit(event_type, "info", details=details))
+        store.write(lambda tx: tx.audit(event_type, "info", details={**details, **weakening(tx, caller, None)}))
     finally:
         store.close()
 
@@ -390,7 +393,7 @@ def install(paths: RepoPaths, *, force: bool = False, interpreter: str | None = 
     return result
 
 
-def uninstall(paths: RepoPaths) -> UninstallResult:
+def uninstall(paths: RepoPaths, caller: Any = None) -> UninstallResult:
     """Remove our scripts and put back exactly what each replaced; never touch a foreign hook."""
     hooks_dir = paths.hooks_dir
     actions: list[HookAction] = []
@@ -427,6 +430,7 @@ def uninstall(paths: RepoPaths) -> UninstallResult:
                 "chained": [a.name for a in actions if a.action == "restored"],
                 "actions": {a.name: a.action for a in actions},
             },
+            caller,
         )
     return result
 

@@ -36,7 +36,7 @@ from .errors import SwitchmanError
 from .fingerprints import Change
 from .gates.common import compliance_for, held_bypass, record_observations
 from .ops.claims import load_context
-from .ownership import Decision
+from .ownership import Decision, blobs_of
 from .policy import stale_minutes
 from .quarantine import Outcome, differs_from_head, message, quarantine_all
 from .repo import git_env
@@ -166,7 +166,8 @@ def _one_worktree(
     def observe(tx: Tx) -> _Seen:
         baselined = not snapshots.has_baseline(tx, wt.name)
         ctx = load_context(tx, wt.name, paths, stale_minutes=window, generated_globs=generated)
-        decisions = {p: ctx.judge(p) for p in paths}
+        blobs = blobs_of(changes)  # a leftover covers only the content it had at `task done`
+        decisions = {p: ctx.judge(p, blobs.get(p)) for p in paths}
         newly = snapshots.diff_snapshot(tx, wt.name, changes, complete=True)
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         record_observations(tx, wt.name, lease, newly, decisions.__getitem__, SOURCE)

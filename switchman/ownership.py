@@ -49,22 +49,35 @@ class OwnershipContext(Record, frozen=False):
     lease: LeaseInfo | None
     # path -> holder of the active claim on it ({lease_id, task_id, worktree})
     claims: dict[str, dict[str, Any]] = factory(dict)
-    # path -> holder of a completed-task claim this worktree still has uncommitted changes under
+    # path -> holder of a completed-task claim this worktree has not committed under since
     leftovers: dict[str, dict[str, Any]] = factory(dict)
+    # path -> the blob ids it had, uncommitted, when that task completed (what the leftover covers)
+    leftover_blobs: dict[str, frozenset[str]] = factory(dict)
     own_scope: Matcher | None = None
     other_scopes: list[tuple[Matcher, dict[str, Any]]] = factory(list)
     generated: Matcher | None = None
 
-    def judge(self, path: str) -> Decision:
-        """SPEC §4, in order. A completed task's claim keeps its uncommitted leftovers governed.
+    def judge(self, path: str, blob: str | None = None) -> Decision:
+        """SPEC §4, in order; `blob` is the content being judged (a blob id, or "deleted").
 
         A leftover is a path this worktree claimed under a task that is now done, not yet
-        committed since (`consume_leftovers` retires it when a commit includes it).
+        committed since (`consume_leftovers` retires it when a commit includes it). It never
+        outranks another active lease's claim or scope (SPEC §10), and it covers the path only
+        for content the worktree had when the task completed: `blob` must be one recorded then.
+        Without a `blob` a leftover covers nothing (the caller cannot say what it judges).
         """
         lease = self.lease
         claim = self.claims.get(path)
-        if claim is None and path in self.leftovers:
-            return Decision(path, "path_claimed", self.leftovers[path])
+        leftover = self.leftovers.get(path)
+        if leftover is not None:
+            if claim is not None and (lease is None or claim["lease_id"] != lease.id):
+                return Decision(path, "path_claimed_by_other_lease", claim)
+            if claim is None:
+                scoped = self._scoped_by_other(path)
+                if scoped is not None:
+                    return scoped
+                if blob is not None and blob in self.leftover_blobs.get(path, ()):
+                    return Decision(path, "path_claimed", leftover)
         if lease is None:
             return Decision(path, "no_active_lease", None)
         if lease.stale:
@@ -73,10 +86,9 @@ class OwnershipContext(Record, frozen=False):
             if claim["lease_id"] == lease.id:
                 return Decision(path, "path_claimed", claim)
             return Decision(path, "path_claimed_by_other_lease", claim)
-        for matcher, other in self.other_scopes:
-            pattern = matcher.first_match(path)
-            if pattern is not None:
-                return Decision(path, "path_scoped_by_other_lease", {**other, "scope": pattern})
+        scoped = self._scoped_by_other(path)
+        if scoped is not None:
+            return scoped
         if self.own_scope is not None:
             pattern = self.own_scope.first_match(path)
             if pattern is not None:
@@ -87,6 +99,19 @@ class OwnershipContext(Record, frozen=False):
             if pattern is not None:
                 return Decision(path, "policy_exception_allowed", {"policy": pattern})
         return Decision(path, "path_not_claimed", None)
+
+    def _scoped_by_other(self, path: str) -> Decision | None:
+        for matcher, other in self.other_scopes:
+            pattern = matcher.first_match(path)
+            if pattern is not None:
+                return Decision(path, "path_scoped_by_other_lease", {**other, "scope": pattern})
+        return None
+
+
+def blobs_of(*changes: Any) -> dict[str, str]:
+    """path -> fingerprint over lists of changes (objects with .path and .fingerprint); later
+    lists win, so `blobs_of(worktree, staged)` judges the staged blob of a staged path."""
+    return {c.path: c.fingerprint for group in changes for c in group}
 
 
 def fix_for(decision: Decision, worktree: str, lease: LeaseInfo | None) -> str:

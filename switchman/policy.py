@@ -75,8 +75,25 @@ def load(state_dir: str) -> Policy:
         raise BadInput(
             f"{path}: allowed_generated_paths must be a list of glob strings", f"fix {path}", code="policy_malformed"
         )
+    for g in globs:
+        _check_glob(path, g)
     extra = {k: v for k, v in data.items() if k not in ("default_mode", "allowed_generated_paths")}
     return Policy(mode, tuple(globs), extra)
+
+
+def _check_glob(path: str, glob: str) -> None:
+    """A glob that cannot compile is a policy error naming the file, the key and the glob: the
+    gates fail closed on it, so `policy show` and doctor must say so too."""
+    from .globs.syntax import validate_glob
+
+    try:
+        validate_glob(glob)
+    except BadInput as exc:
+        raise BadInput(
+            f"{path}: allowed_generated_paths: {exc.message}",
+            f"fix or remove {glob!r} in allowed_generated_paths of {path}",
+            code="policy_malformed",
+        ) from exc
 
 
 def save(state_dir: str, policy: Policy) -> None:

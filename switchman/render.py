@@ -156,6 +156,13 @@ def status_lines(report: StatusReport, paint: StatusPaint | None = None) -> list
             lines.append(
                 f"  #{d['sequence']} {d['created_at']} {d['event_type']} {d.get('reason_code') or ''}{where} [{d.get('worktree') or '-'}]"
             )
+    if report.recent_weakening:
+        lines += ["", p("Recent weakening", "yellow", True) + f" (last {report.weakening_window:g} min)"]
+        for w in report.recent_weakening:
+            target = w.get("worktree") or "every worktree"
+            lines.append(
+                f"  #{w['sequence']} {w['created_at']} {w['what']} [{target}] by {w.get('by_worktree') or '(outside any worktree)'}"
+            )
     return lines
 
 

@@ -32,6 +32,58 @@ class StatusReport:
     # Commits that bypassed the gate and are still on a local branch (SPEC §10): listed until
     # they are gone from every branch, however many clean gate runs came after.
     open_bypasses: list[dict[str, Any]] = field(default_factory=list)
+    # Operations that lowered another worktree's enforcement within the stale window.
+    recent_weakening: list[dict[str, Any]] = field(default_factory=list)
+    weakening_window: float = leasemod.DEFAULT_STALE_MINUTES
+
+
+def recent_weakening(db: Any, window: float, now: float | None = None) -> list[dict[str, Any]]:
+    """The signed rows, newest first, of operations in the last `window` minutes that lowered
+    enforcement for a worktree other than the caller's own (`details.weakens`)."""
+    import json
+    import time
+
+    from .timeutil import now_iso
+
+    cutoff = now_iso((time.time() if now is None else now) - window * 60)
+    found = []
+    for r in audit_log.rows_since(db, cutoff, audit_log.WEAKENING_EVENTS):
+        try:
+            details = json.loads(r.details) if r.details else {}
+        except ValueError:
+            continue
+        if not isinstance(details, dict) or details.get("weakens") is not True:
+            continue
+        found.append(
+            {
+                "sequence": r.sequence,
+                "created_at": r.created_at,
+                "event_type": r.event_type,
+                "worktree": r.worktree,
+                "task_id": r.task_id,
+                "lease_id": r.lease_id,
+                "by_worktree": details.get("by_worktree"),
+                "what": _weakening_what(r.event_type, details),
+            }
+        )
+    return found
+
+
+def _weakening_what(event_type: str, d: dict[str, Any]) -> str:
+    if event_type == "policy_updated" and "enforcement_mode" in d:
+        return f"mode {d.get('previous')} → {d.get('enforcement_mode')}"
+    if event_type == "policy_updated" and "default_mode" in d:
+        lowered = d.get("lowered") or []
+        return f"default mode {d.get('previous')} → {d.get('default_mode')}" + (
+            f" (lowered {', '.join(map(str, lowered))})" if lowered else ""
+        )
+    if event_type == "policy_updated":
+        return "generated-path exceptions added: " + ", ".join(map(str, d.get("added") or []))
+    if event_type == "hooks_uninstalled":
+        return "hooks uninstalled: " + ", ".join(map(str, d.get("hooks") or []))
+    return {"task_completed": "lease ended (task done)", "task_failed": "lease failed", "lease_expired": "lease reaped"}.get(
+        event_type, event_type
+    )
 
 
 def collect(paths: RepoPaths, store: Store) -> StatusReport:
@@ -65,6 +117,8 @@ def collect(paths: RepoPaths, store: Store) -> StatusReport:
         invalidations=[to_dict(i) for i in valstore.list_invalidations(store, "stale")],
         recent_denials=denials,
         open_bypasses=_open_bypasses(paths, store),
+        recent_weakening=recent_weakening(store, window),
+        weakening_window=window,
     )
 
 

@@ -32,6 +32,7 @@ from switchman.checkpoint.keys import Signer, VerifierKey
 from switchman.checkpoint.ref import REF
 from switchman.store import audit_log
 from switchman.store.sqlite import Store
+from switchman.store.sqlite_schema import SCHEMA_VERSION
 from testing.cli import Cli, run_cli
 from testing.git import git
 
@@ -239,7 +240,6 @@ def test_version_2_database_migrates_to_3(tmp_path: Path) -> None:
     store.conn.execute("PRAGMA user_version = 2")
     store.close()
     store = Store.open(str(tmp_path / "state"))
-    from switchman.store.sqlite_schema import SCHEMA_VERSION
 
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
     assert audit_log.tree_current(store.conn)[0] == 1

@@ -270,7 +270,8 @@ def test_done_fail_retry_lifecycle_and_events(agents: tuple[Path, Path], initial
     ]
     fail_row = events(initialised, "task_failed")[0]
     assert fail_row["status"] == "denied" and fail_row["reason_code"] == "task_failed"
-    assert json.loads(fail_row["details"]) == {"reason": "tests do not pass"}
+    # issue 12: failing agent-b's lease from the main worktree is weakening, named with the caller.
+    assert json.loads(fail_row["details"]) == {"reason": "tests do not pass", "by_worktree": "main", "weakens": True}
     retry_row = events(initialised, "task_retried")[0]
     assert json.loads(retry_row["details"])["reason"] == "flaky"
     all_details_are_json(initialised)

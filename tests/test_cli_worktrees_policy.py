@@ -103,7 +103,8 @@ def test_worktree_mode(agents: tuple[Path, Path], initialised: Path, cli: Cli) -
     assert names(cli)["agent-b"]["enforcement_mode"] == "observed"
     row = events(initialised, "policy_updated")[-1]
     assert row["worktree"] == "agent-a"
-    assert json.loads(row["details"]) == {"enforcement_mode": "guarded", "previous": "strict"}
+    # issue 12: lowering agent-a from the main worktree is weakening, named with the caller.
+    assert json.loads(row["details"]) == {"enforcement_mode": "guarded", "previous": "strict", "by_worktree": "main", "weakens": True}
     assert_error(cli("worktree", "mode", "agent-a", "loose"), 2)
     assert_error(cli("worktree", "mode", "ghost", "strict"), 1, "ghost")
     json_error(cli("worktree", "mode", "ghost", "strict", "--json"), 1, "unknown_worktree")
@@ -242,7 +243,9 @@ def test_status_report(agents: tuple[Path, Path], initialised: Path, cli: Cli) -
         "repo_root", "task_counts", "tasks", "leases", "claims", "reservations", "worktrees",
         "validations", "invalidations", "recent_denials",
         "open_bypasses",  # SPEC §10: bypassed commits still on a branch stay listed
+        "recent_weakening", "weakening_window",  # issue 12: weakening is visible
     }
+    assert report["recent_weakening"] == [] and report["weakening_window"] == 15
     assert report["repo_root"] == str(initialised.resolve())
     assert report["task_counts"] == {"in_progress": 1, "pending": 1}
     assert [lease_["id"] for lease_ in report["leases"]] == [lease]
@@ -262,3 +265,19 @@ def test_bad_stale_window_in_policy_is_exit_2(initialised: Path, cli: Cli, value
     for args in (["lease", "list"], ["status"], ["lease", "reap"]):
         assert_error(cli(*args), 2, "stale_lease_minutes")
     cli.ok("lease", "reap", "--stale-after", "5")  # an explicit window does not need the policy's
+
+
+def test_a_bad_glob_in_the_policy_fails_the_gates_closed_naming_the_file(env) -> None:  # type: ignore[no-untyped-def]
+    """issue 12 defect 7: the gates keep failing closed on it, and say which file and glob."""
+    from testing.gates import commit
+
+    env.mode("agent-a", "guarded")
+    policy = env.root / ".switchman" / "enforcement.json"
+    doc = json.loads(policy.read_text())
+    doc["allowed_generated_paths"] = ["dist/**", "["]
+    policy.write_text(json.dumps(doc))
+    env.change(env.a, "README.md", "x\n")
+    res = commit(env.a)
+    assert res.code != 0 and "enforcement.json" in res.err and "allowed_generated_paths" in res.err and "'['" in res.err
+    assert_error(env.cli("policy", "allow", "build/**"), 2, "allowed_generated_paths")
+    assert json.loads(policy.read_text())["allowed_generated_paths"] == ["dist/**", "["]  # nothing changed

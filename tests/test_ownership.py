@@ -13,6 +13,7 @@ from switchman.ownership import ALLOWED, VIOLATIONS, Decision, LeaseInfo, Owners
 from switchman.repo import locate
 from switchman.store.sqlite import Store
 from testing.cli import Cli
+from testing.git import git
 
 MINE = LeaseInfo("lease-a", "task-a", "agent-a", stale=False)
 OTHER = {"lease_id": "lease-b", "task_id": "task-b", "worktree": "agent-b"}
@@ -83,15 +84,39 @@ def test_not_claimed() -> None:
 
 def test_completed_task_leftovers_are_governed_without_a_lease() -> None:
     done = {**mine(), "completed": True}
-    c = ctx(lease=None, leftovers={"docs/x.md": done})
-    d = c.judge("docs/x.md")
+    # SPEC §10: a leftover covers only the content recorded when the task completed.
+    c = ctx(lease=None, leftovers={"docs/x.md": done}, leftover_blobs={"docs/x.md": frozenset({"b1"})})
+    d = c.judge("docs/x.md", "b1")
     assert d.reason_code == "path_claimed" and d.holder == done
     assert c.judge("docs/y.md").reason_code == "no_active_lease"
+
+
+def test_a_leftover_covers_only_the_content_it_had_when_the_task_completed() -> None:
+    done = {**mine(), "completed": True}
+    c = ctx(lease=None, leftovers={"docs/x.md": done}, leftover_blobs={"docs/x.md": frozenset({"b1", "deleted"})})
+    assert c.judge("docs/x.md", "b2").reason_code == "no_active_lease"  # edited after `task done`
+    assert c.judge("docs/x.md").reason_code == "no_active_lease"  # a caller that cannot say what it judges
+    assert c.judge("docs/x.md", "deleted").reason_code == "path_claimed"  # deleted before `task done`
+    assert ctx(lease=None, leftovers={"docs/x.md": done}).judge("docs/x.md", "b1").reason_code == "no_active_lease"
+    # With a lease of its own, an uncovered leftover is judged like any path of that lease.
+    own = ctx(leftovers={"docs/x.md": done}, own_scope=Matcher(["docs/**"]))
+    assert own.judge("docs/x.md", "b2").reason_code == "path_within_task_scope"
 
 
 def test_active_claim_beats_a_leftover() -> None:
     c = ctx(claims={"docs/x.md": OTHER}, leftovers={"docs/x.md": {**mine(), "completed": True}})
     assert c.judge("docs/x.md").reason_code == "path_claimed_by_other_lease"
+
+
+def test_another_leases_claim_or_scope_beats_a_leftover_even_without_a_lease() -> None:
+    done = {**mine(), "completed": True}
+    blobs = {"src/billing/x.py": frozenset({"b1"})}
+    scoped = ctx(lease=None, leftovers={"src/billing/x.py": done}, leftover_blobs=blobs,
+                 other_scopes=[(Matcher(["src/billing/**"]), OTHER)])
+    d = scoped.judge("src/billing/x.py", "b1")
+    assert d.reason_code == "path_scoped_by_other_lease" and d.holder == {**OTHER, "scope": "src/billing/**"}
+    claimed = ctx(lease=None, claims={"src/billing/x.py": OTHER}, leftovers={"src/billing/x.py": done}, leftover_blobs=blobs)
+    assert claimed.judge("src/billing/x.py", "b1").reason_code == "path_claimed_by_other_lease"
 
 
 @pytest.mark.parametrize("name", ["plain.txt", "with space.txt", "new\nline.txt", "caf\udce9.txt"])
@@ -175,13 +200,17 @@ def test_load_from_store(agents: tuple[Path, Path], cli: Cli, initialised: Path)
         assert c.judge("docs/guide.md").holder == {"lease_id": c.claims["docs/guide.md"]["lease_id"], "task_id": tb, "worktree": "agent-b"}
     finally:
         store.close()
+    # SPEC §10: the leftover covers the content the worktree had, uncommitted, at `task done`.
+    (a / "README.md").write_text("changed under the lease\n")
+    blob = git(a, "hash-object", "README.md").strip()
     cli.ok("task", "done", ta)
     store = Store.open(paths.state_dir)
     try:
         c = load_context(store, "agent-a", ["README.md", "other.txt"], stale_minutes=15)
         assert c.lease is None
-        assert c.judge("README.md").reason_code == "path_claimed"  # the completed task's leftover
-        assert c.judge("README.md").holder["completed"] is True  # type: ignore[index]
+        assert c.judge("README.md", blob).reason_code == "path_claimed"  # the completed task's leftover
+        assert c.judge("README.md", blob).holder["completed"] is True  # type: ignore[index]
+        assert c.judge("README.md", "0" * 40).reason_code == "no_active_lease"  # other content
         assert c.judge("other.txt").reason_code == "no_active_lease"
         # Another worktree's completed claims do not govern this one's files.
         c_b = load_context(store, "agent-b", ["README.md"], stale_minutes=15)

@@ -72,6 +72,15 @@ def worktree_ref(ref: str) -> str:
     return ref
 
 
+def caller():  # type: ignore[no-untyped-def]
+    """The worktree this command runs in (its top level; None outside any), for the audit rows
+    of operations that may weaken another worktree's enforcement (issue 12)."""
+    from ..ops.leases import Caller
+
+    paths = get_ctx().paths
+    return Caller(None if paths.is_bare else paths.toplevel)
+
+
 def get_ctx() -> Ctx:
     return click.get_current_context().find_object(Ctx)  # type: ignore[return-value]
 

@@ -8,7 +8,7 @@ import click
 
 from ..models import to_dict
 from ..render import table
-from .common import echo, emit_json, get_ctx, json_option, show_path
+from .common import caller, echo, emit_json, get_ctx, json_option, show_path
 
 
 @click.group("hooks")
@@ -46,7 +46,7 @@ def hooks_uninstall(as_json: bool) -> None:
     """Remove the scripts and restore exactly the hooks they replaced."""
     from ..install import uninstall
 
-    result = uninstall(get_ctx().paths)
+    result = uninstall(get_ctx().paths, caller())
     if as_json:
         emit_json({"ok": True, **to_dict(result)})
         return

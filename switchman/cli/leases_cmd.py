@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..render import table
-from .common import echo, emit_json, get_ctx, json_option, show_path, worktree_ref
+from .common import caller, echo, emit_json, get_ctx, json_option, show_path, worktree_ref
 
 
 @click.group("lease")
@@ -127,7 +127,8 @@ def _finish(lease_id: str, action: str, reason: str | None, as_json: bool) -> No
         from ..errors import Denied
 
         raise Denied(f"lease {lease_id} is {lease.status}", "only an active lease can be finished", code="lease_not_active")
-    task = taskops.complete(store, lease.task_id) if action == "done" else taskops.fail(store, lease.task_id, reason)
+    by = caller()
+    task = taskops.complete(store, lease.task_id, by) if action == "done" else taskops.fail(store, lease.task_id, reason, by)
     lease = leases.require(store, lease_id)
     if as_json:
         emit_json({"lease": lease, "task": task})
@@ -159,7 +160,7 @@ def lease_reap(stale_after: float | None, as_json: bool) -> None:
     """Expire stale leases, release their claims and reservations, requeue their tasks."""
     from ..ops import leases as leaseops
 
-    expired = leaseops.reap(get_ctx().store, _window() if stale_after is None else stale_after)
+    expired = leaseops.reap(get_ctx().store, _window() if stale_after is None else stale_after, caller())
     if as_json:
         emit_json({"expired": expired})
         return

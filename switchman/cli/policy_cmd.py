@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import echo, emit_json, get_ctx, json_option
+from .common import caller, echo, emit_json, get_ctx, json_option
 
 
 @click.group("policy")
@@ -33,7 +33,7 @@ def policy_allow(globs: tuple[str, ...], as_json: bool) -> None:
     """Let any lease change paths matching GLOBs (generated files)."""
     from ..ops.policy import allow
 
-    pol = allow(get_ctx().store, list(globs))
+    pol = allow(get_ctx().store, list(globs), caller())
     if as_json:
         emit_json(pol.to_json())
     else:
@@ -48,7 +48,7 @@ def policy_mode(mode: str, all_worktrees: bool, as_json: bool) -> None:
     """Set the default enforcement mode for newly registered worktrees."""
     from ..ops.policy import set_default_mode
 
-    pol = set_default_mode(get_ctx().store, mode, all_worktrees)
+    pol = set_default_mode(get_ctx().store, mode, all_worktrees, caller())
     if as_json:
         emit_json(pol.to_json())
     else:

@@ -10,7 +10,7 @@ import click
 
 from ..errors import BadInput
 from ..render import table
-from .common import INT64, echo, emit_json, get_ctx, json_option, show_path
+from .common import INT64, caller, echo, emit_json, get_ctx, json_option, show_path
 
 MAX_SPEC_BYTES = 1 << 20
 
@@ -162,9 +162,9 @@ def _lifecycle(action: str, task_id: str, reason: str | None, as_json: bool) -> 
 
     store = get_ctx().store
     if action == "done":
-        task = taskops.complete(store, task_id)
+        task = taskops.complete(store, task_id, caller())
     elif action == "fail":
-        task = taskops.fail(store, task_id, reason)
+        task = taskops.fail(store, task_id, reason, caller())
     else:
         task = taskops.retry(store, task_id, reason)
     if as_json:

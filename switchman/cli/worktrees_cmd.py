@@ -7,7 +7,7 @@ import os
 import click
 
 from ..render import table
-from .common import echo, emit_json, get_ctx, json_option, worktree_ref
+from .common import caller, echo, emit_json, get_ctx, json_option, worktree_ref
 
 
 @click.group("worktree")
@@ -69,10 +69,9 @@ def worktree_sync(as_json: bool) -> None:
 @json_option
 def worktree_mode(name: str, mode: str, as_json: bool) -> None:
     """Set a worktree's enforcement mode."""
-    from ..store import worktrees as wtmod
+    from ..ops.worktrees import set_mode
 
-    ref = worktree_ref(name)
-    wt = get_ctx().store.write(lambda tx: wtmod.set_mode(tx, ref, mode))
+    wt = set_mode(get_ctx().store, worktree_ref(name), mode, caller())
     if as_json:
         emit_json({"worktree": wt})
     else:

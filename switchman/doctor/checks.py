@@ -90,6 +90,7 @@ CHECKS: tuple[Entry, ...] = (
     Entry("validations", work_checks.validation_check, needs="store"),
     Entry("invalidations", work_checks.invalidation_check, needs="store"),
     Entry("receipts", receipt_checks.receipts_check, needs="store"),
+    Entry("weakening", work_checks.weakening_check, needs="store"),
 )
 CHECK_IDS: tuple[str, ...] = tuple(cid for entry in CHECKS for cid in entry.yields)
 

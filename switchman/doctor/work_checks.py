@@ -207,3 +207,25 @@ def invalidation_check(c: Ctx) -> Iterator[Check]:
         f"{len(rows)} stale dependency invalidation(s), re-check the affected work: {listed(items)}",
         fix,
     )
+
+
+def weakening_check(c: Ctx) -> Iterator[Check]:
+    """issue 12: another worktree's enforcement lowered within the stale window (signed rows)."""
+    from ..status import recent_weakening
+
+    assert c.store is not None
+    window = c.stale_window()
+    rows = recent_weakening(c.store, window)
+    if not rows:
+        yield check("weakening", "ok", f"no operation lowered another worktree's enforcement in the last {window:g} min")
+        return
+    items = [
+        f"#{r['sequence']} {r['what']} [{r.get('worktree') or 'every worktree'}] by {r.get('by_worktree') or '(outside any worktree)'}"
+        for r in rows
+    ]
+    yield check(
+        "weakening",
+        "warn",
+        f"{len(rows)} operation(s) lowered another worktree's enforcement in the last {window:g} min: {listed(items)}",
+        "switchman-hook status  # confirm each was intended; restore modes with `switchman-hook worktree mode NAME MODE`",
+    )

@@ -15,6 +15,7 @@ from .. import policy as policymod
 from ..fingerprints import Change
 from ..ops import validation
 from ..ops.claims import load_context
+from ..ownership import blobs_of
 from ..reasons import PROVENANCE_MISMATCH
 from ..repo import RepoPaths, start_git
 from ..store import gate_runs as runstore
@@ -106,7 +107,8 @@ def commit_gate(
         ctx = load_context(
             tx, wt.name, staged_paths + other_paths, stale_minutes=window, generated_globs=pol.allowed_generated_paths
         )
-        decisions = {p: ctx.judge(p) for p in staged_paths + other_paths}
+        blobs = blobs_of(full or [], staged)  # a leftover covers only the content it had at `task done`
+        decisions = {p: ctx.judge(p, blobs.get(p)) for p in staged_paths + other_paths}
         violations = [path_violation(decisions[p], wt.name, ctx) for p in staged_paths if not decisions[p].allowed]
         if mode == "strict":
             violations += [path_violation(decisions[p], wt.name, ctx) for p in other_paths if not decisions[p].allowed]

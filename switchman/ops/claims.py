@@ -124,7 +124,7 @@ def load_context(
     lease_row = leasestore.active_for_worktree(db, worktree, stale_minutes)
     lease = LeaseInfo(lease_row.id, lease_row.task_id, lease_row.worktree, lease_row.stale) if lease_row else None
     claims = claimstore.held_on(db, paths)
-    leftovers = claimstore.leftovers_on(db, worktree, paths)
+    leftovers, leftover_blobs = claimstore.leftovers_on(db, worktree, paths)
     own_scope, other_scopes = _scopes(db, lease.id if lease is not None else None)
     generated = list(generated_globs)
     return OwnershipContext(
@@ -132,9 +132,66 @@ def load_context(
         lease=lease,
         claims=claims,
         leftovers=leftovers,
+        leftover_blobs=leftover_blobs,
         own_scope=own_scope,
         other_scopes=other_scopes,
         generated=cached_matcher(generated) if generated else None,
+    )
+
+
+def uncommitted_blobs(root: str, paths: Iterable[str]) -> dict[str, set[str]]:
+    """path -> every blob id its uncommitted change in worktree `root` has right now, for the
+    paths among `paths` that differ from HEAD: the index blob, the file's bytes as the monitor
+    fingerprints them, and the file as `git add` would hash it (clean filters, eol), so the
+    commit gate (staged blob) and the monitor (worktree fingerprint) both recognise it later.
+    Nothing when git cannot say (the worktree is gone): then no leftover is covered.
+    """
+    import os
+
+    from .. import fingerprints
+    from ..errors import SwitchmanError
+    from ..repo import git_env, run_git
+
+    wanted = set(paths)
+    if not wanted or not os.path.isdir(root):
+        return {}
+    env = git_env(for_other_worktree=True)
+    found: dict[str, set[str]] = {}
+    try:
+        changes = fingerprints.worktree_changes(root, env) + fingerprints.staged_changes(root, env)
+    except (SwitchmanError, OSError):
+        return {}
+    files: list[str] = []
+    for ch in changes:
+        if ch.path not in wanted:
+            continue
+        found.setdefault(ch.path, set()).add(ch.fingerprint)
+        if ch.kind in ("unstaged", "untracked") and ch.path not in files and "\n" not in ch.path and _regular(root, ch.path):
+            files.append(ch.path)
+    if files:
+        listing = b"".join(os.fsencode(f) + b"\n" for f in files)
+        proc = run_git(["hash-object", "--stdin-paths"], root, env=env, input=listing, check=False)
+        hashed = os.fsdecode(proc.stdout).split()
+        if proc.returncode == 0 and len(hashed) == len(files):
+            for f, h in zip(files, hashed, strict=True):
+                found[f].add(h)
+    return found
+
+
+def _regular(root: str, path: str) -> bool:
+    import os
+    import stat
+
+    try:
+        return stat.S_ISREG(os.lstat(os.path.join(root, path)).st_mode)
+    except OSError:
+        return False
+
+
+def record_leftovers(tx: Tx, released: Iterable[Claim], blobs: dict[str, set[str]]) -> int:
+    """task done: what each released claim's path held, uncommitted, when the task completed."""
+    return claimstore.record_leftover_blobs(
+        tx, [(c.id, sorted(blobs[c.file_path])) for c in released if blobs.get(c.file_path)], now_iso()
     )
 
 

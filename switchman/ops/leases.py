@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import BadInput, Conflict, Denied
 from ..globs.nfa import glob_sets_overlap
 from ..models import Claim, Lease, Reservation, Task
+from ..records import Record
 from ..store import claims as claimstore
 from ..store import leases as leasestore
 from ..store import tasks as taskstore
@@ -18,6 +19,37 @@ from ..store.base import Store, Tx
 from ..store.leases import DEFAULT_STALE_MINUTES
 from ..timeutil import now_iso
 from . import validation
+
+# --- who weakens enforcement (issue 12) ----------------------------------------------------------
+
+
+class Caller(Record):
+    """Where a command runs: the top level of the worktree containing its cwd (None outside any).
+
+    The CLI knows the cwd and passes this down; ops never read the cwd themselves."""
+
+    path: str | None = None
+
+
+def caller_name(db: Any, caller: Caller | None) -> str | None:
+    """The registered name of the calling worktree, or None (outside any, or unregistered)."""
+    if caller is None or not caller.path:
+        return None
+    wt = wtstore.by_path(db, caller.path)
+    return wt.name if wt is not None else None
+
+
+def weakening(db: Any, caller: Caller | None, targets: list[str] | None, lowers: bool = True) -> dict[str, Any]:
+    """Audit details naming the caller (`by_worktree`) and, when the operation lowers enforcement
+    for a worktree other than the caller's own, `weakens: true`. `targets` None: every worktree
+    (policy, hooks). Nothing when the caller is not known (a library call, not the CLI)."""
+    if caller is None:
+        return {}
+    by = caller_name(db, caller)
+    details: dict[str, Any] = {"by_worktree": by}
+    if lowers and (targets is None or any(t != by for t in targets)):
+        details["weakens"] = True
+    return details
 
 
 def audit_released(tx: Tx, rows: list[Claim]) -> list[Claim]:
@@ -238,7 +270,7 @@ def close(tx: Tx, lease: Lease, status: str, reason: str | None = None) -> None:
     wtstore.shift_compliance(tx, lease.worktree, "managed", "observed")
 
 
-def reap(store: Store, stale_minutes: float = DEFAULT_STALE_MINUTES) -> list[Lease]:
+def reap(store: Store, stale_minutes: float = DEFAULT_STALE_MINUTES, caller: Caller | None = None) -> list[Lease]:
     """Expire stale leases, release their claims and reservations, requeue their tasks."""
     if not stale_minutes >= 0:  # also refuses NaN
         raise BadInput("--stale-after must be zero or more minutes", "e.g. --stale-after 15")
@@ -258,7 +290,11 @@ def reap(store: Store, stale_minutes: float = DEFAULT_STALE_MINUTES) -> list[Lea
                 worktree=lease.worktree,
                 task_id=lease.task_id,
                 lease_id=lease.id,
-                details={"heartbeat_at": lease.heartbeat_at, "stale_after_minutes": stale_minutes},
+                details={
+                    "heartbeat_at": lease.heartbeat_at,
+                    "stale_after_minutes": stale_minutes,
+                    **weakening(tx, caller, [lease.worktree]),
+                },
             )
             expired.append(leasestore.require(tx, lease.id, stale_minutes))
         return expired

@@ -7,13 +7,16 @@ from typing import Any
 from .. import specs as specmod
 from ..errors import BadInput, Denied
 from ..models import Task
+from ..store import claims as claimstore
 from ..store import leases as leasestore
 from ..store import tasks as taskstore
+from ..store import worktrees as wtstore
 from ..store.base import Store, Tx
 from ..timeutil import now_iso
 from . import claims as claimops
 from . import leases as leaseops
 from . import validation
+from .leases import Caller, weakening
 
 
 def add(
@@ -74,7 +77,24 @@ def set_spec(store: Store, task_id: str, spec: dict[str, Any]) -> dict[str, Any]
     return store.write(fn)
 
 
-def complete(store: Store, task_id: str) -> Task:
+def _leftover_content(store: Store, task_id: str) -> tuple[str | None, dict[str, set[str]]]:
+    """(active lease id, path -> blob ids of the uncommitted changes under its claims) before
+    `done`: git runs outside the write transaction, the lease id is checked again inside it."""
+    lease = leasestore.active_for_task(store, task_id)
+    if lease is None:
+        return None, {}
+    wt = wtstore.get(store, lease.worktree)
+    held = [c.file_path for c in claimstore.active(store, task_id=task_id) if c.lease_id == lease.id]
+    if wt is None or not held:
+        return lease.id, {}
+    return lease.id, claimops.uncommitted_blobs(wt.path, held)
+
+
+def complete(store: Store, task_id: str, caller: Caller | None = None) -> Task:
+    """Done: ends its lease and releases its claims. What the lease's worktree had changed,
+    uncommitted, under those claims stays its to commit (and only that content, SPEC §10)."""
+    seen_lease, content = _leftover_content(store, task_id)
+
     def fn(tx: Tx) -> Task:
         task = taskstore.require(tx, task_id)
         if task.status == "done":
@@ -85,13 +105,16 @@ def complete(store: Store, task_id: str) -> Task:
         taskstore.mark_done(tx, task_id, now_iso())
         if lease is not None:
             leaseops.close(tx, lease, "completed")
-        claimops.release_for_task(tx, task_id)
+        released = claimops.release_for_task(tx, task_id)
+        if lease is not None and lease.id == seen_lease:
+            claimops.record_leftovers(tx, [c for c in released if c.lease_id == lease.id], content)
         tx.audit(
             "task_completed",
             "allowed",
             worktree=lease.worktree if lease else None,
             task_id=task_id,
             lease_id=lease.id if lease else None,
+            details=(weakening(tx, caller, [lease.worktree]) if lease is not None else {}) or None,
         )
         if lease is not None:
             validation.evaluate_lease(tx, lease.id)
@@ -101,7 +124,7 @@ def complete(store: Store, task_id: str) -> Task:
     return store.write(fn)
 
 
-def fail(store: Store, task_id: str, reason: str | None = None) -> Task:
+def fail(store: Store, task_id: str, reason: str | None = None, caller: Caller | None = None) -> Task:
     def fn(tx: Tx) -> Task:
         task = taskstore.require(tx, task_id)
         if task.status in ("done", "failed"):
@@ -122,7 +145,7 @@ def fail(store: Store, task_id: str, reason: str | None = None) -> Task:
             worktree=lease.worktree if lease else None,
             task_id=task_id,
             lease_id=lease.id if lease else None,
-            details={"reason": reason or "unknown"},
+            details={"reason": reason or "unknown", **(weakening(tx, caller, [lease.worktree]) if lease else {})},
         )
         return taskstore.require(tx, task_id)
 

@@ -13,6 +13,24 @@ from ..store import snapshots as snapstore
 from ..store import worktrees as wtstore
 from ..store.base import Store, Tx
 from ..timeutil import now_iso
+from .leases import Caller, weakening
+
+
+def lowers(new_mode: str, old_mode: str) -> bool:
+    """True when `new_mode` enforces less than `old_mode` (observed < guarded < strict)."""
+    order = policymod.MODES
+    return new_mode in order and old_mode in order and order.index(new_mode) < order.index(old_mode)
+
+
+def set_mode(store: Store, ref: str, mode: str, caller: Caller | None = None) -> Worktree:
+    """`worktree mode`: lowering another worktree's mode is audited as weakening (issue 12)."""
+
+    def fn(tx: Tx) -> Worktree:
+        wt = wtstore.require(tx, ref)
+        extra = weakening(tx, caller, [wt.name], lowers(mode, wt.enforcement_mode))
+        return wtstore.set_mode(tx, wt.name, mode, extra)
+
+    return store.write(fn)
 
 
 def _git_worktree_at(paths: RepoPaths, path: str):  # type: ignore[no-untyped-def]

@@ -213,7 +213,7 @@ def tree_rebuild(tx: Any) -> tuple[int, bytes]:
     return cr.size, cr.root()
 
 
-# --- single rows, for provenance (issue 12) ----------------------------------------------------
+# --- single rows, for provenance -------------------------------------------------------------
 
 
 def rows_around(db: Any, sequence: int) -> list[AuditRow]:
@@ -241,3 +241,20 @@ def provenance_rows(db: Any) -> list[AuditRow]:
             PROVENANCE_EVENTS,
         )
     ]
+# --- weakening ---------------------------------------------------------------------------------
+# The rows of the operations that can lower another worktree's enforcement; those that did carry
+# `"weakens": true` and `by_worktree` in their details (ops.leases.weakening).
+WEAKENING_EVENTS = ("policy_updated", "task_completed", "task_failed", "lease_expired", "hooks_uninstalled")
+
+
+def rows_since(db: Any, created_at: str, event_types: Sequence[str], limit: int = 500) -> list[AuditRow]:
+    """used by status and doctor (weakening): rows of `event_types` created at or after
+    `created_at`, newest first."""
+    marks = ",".join("?" * len(event_types))
+    sql = (
+        f"SELECT {ROW_COLUMNS} FROM audit_log WHERE created_at >= ? AND event_type IN ({marks}) "
+        "ORDER BY id DESC LIMIT ?"
+    )
+    return [row_from(v) for v in tuples(db, sql, (created_at, *event_types, limit))]
+
+

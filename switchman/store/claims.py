@@ -2,6 +2,8 @@
 
 A leftover is a path a worktree claimed under a task that is now done and that it has not
 committed since; a meta row `LEFTOVER_KEY<claim id>` retires it once a commit includes it.
+`claim_leftovers` holds the blob ids the worktree had under the claim when the task completed:
+the leftover covers the path only for that content (SPEC §10).
 """
 
 from __future__ import annotations
@@ -82,21 +84,41 @@ def held_on(db: Reader, paths: list[str]) -> dict[str, dict[str, Any]]:
     return claims
 
 
-def leftovers_on(db: Reader, worktree: str, paths: list[str]) -> dict[str, dict[str, Any]]:
-    """path -> holder of a done task's claim `worktree` has not committed since."""
+def leftovers_on(
+    db: Reader, worktree: str, paths: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, frozenset[str]]]:
+    """(path -> holder of a done task's claim `worktree` has not committed since,
+    path -> the blob ids recorded under those claims when their tasks completed)."""
     leftovers: dict[str, dict[str, Any]] = {}
+    blobs: dict[str, set[str]] = {}
     for chunk in chunks(paths):
         marks = ",".join("?" * len(chunk))
-        for file_path, lease_id, task_id, wt in _decoded(
+        for file_path, lease_id, task_id, wt, blob in _decoded(
             db,
-            f"SELECT c.file_path, c.lease_id, c.task_id, c.worktree FROM file_claims c "
-            f"JOIN tasks t ON t.id = c.task_id WHERE c.worktree = ? AND t.status = 'done' "
+            f"SELECT c.file_path, c.lease_id, c.task_id, c.worktree, b.blob FROM file_claims c "
+            f"JOIN tasks t ON t.id = c.task_id LEFT JOIN claim_leftovers b ON b.claim_id = c.id "
+            f"WHERE c.worktree = ? AND t.status = 'done' "
             f"AND c.released_at IS NOT NULL AND c.file_path IN ({marks}) "
             f"AND NOT EXISTS (SELECT 1 FROM meta m WHERE m.key = '{LEFTOVER_KEY}' || c.id) ORDER BY c.id",
             [worktree, *(db_text(p) for p in chunk)],
         ):
             leftovers[file_path] = {"lease_id": lease_id, "task_id": task_id, "worktree": wt, "completed": True}
-    return leftovers
+            if blob is not None:
+                blobs.setdefault(file_path, set()).add(blob)
+    return leftovers, {p: frozenset(b) for p, b in blobs.items()}
+
+
+def record_leftover_blobs(tx: Tx, claims: Iterable[tuple[int, Iterable[str]]], now: str) -> int:
+    """task done: the content (blob ids) each released claim's path had, uncommitted, right then."""
+    count = 0
+    for claim_id, blobs in claims:
+        for blob in dict.fromkeys(blobs):
+            tx.execute(
+                "INSERT OR IGNORE INTO claim_leftovers (claim_id, blob, recorded_at) VALUES (?, ?, ?)",
+                (claim_id, blob, now),
+            )
+            count += 1
+    return count
 
 
 def consume_leftovers(tx: Tx, worktree: str, paths: Iterable[str], when: str) -> int:

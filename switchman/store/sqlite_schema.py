@@ -253,7 +253,7 @@ CREATE TABLE IF NOT EXISTS checkpoint_keys (
 );
 """
 
-# --- issue 12 (provenance): version 4 -------------------------------------------------------------
+# --- version 4: gate runs bound to parent and merge parents; leftover blobs -----------------
 # gate_runs becomes an index of the signed commit_gate/merge_gate rows: the parent the gate judged
 # (NULL for a root commit) and the other merge parents (space-separated oids, "" for none). The
 # signed row's details are the authority; these columns only narrow the lookup.
@@ -274,7 +274,18 @@ def _migrate_v4_provenance(conn: sqlite3.Connection) -> None:
         conn.execute(stmt)
 
 
-# --- end issue 12 (provenance) --------------------------------------------------------------------
+
+# leftover claims cover only the content recorded when their task completed
+# claim_leftovers: the blob ids (fingerprints) of the uncommitted changes a worktree had under a
+# task's claims when the task completed. A completed claim covers a path only for that content.
+V4_OWNERSHIP = """
+CREATE TABLE IF NOT EXISTS claim_leftovers (
+  claim_id     INTEGER NOT NULL,
+  blob         TEXT NOT NULL,
+  recorded_at  TEXT NOT NULL,
+  PRIMARY KEY (claim_id, blob)
+);
+"""
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -304,8 +315,10 @@ def migrate(conn: sqlite3.Connection) -> int:
     if version < 3:  # checkpoints
         for stmt in _split(V3):
             conn.execute(stmt)
-    if version < 4:  # issue 12: provenance (gate_runs parent / merge parents)
+    if version < 4:  # provenance binding (gate_runs parent / merge parents) and leftover blobs
         _migrate_v4_provenance(conn)
+        for stmt in _split(V4_OWNERSHIP):
+            conn.execute(stmt)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return SCHEMA_VERSION
 

@@ -86,7 +86,8 @@ def require(db: Reader, ref: str) -> Worktree:
     return wt
 
 
-def set_mode(tx: Tx, name: str, mode: str) -> Worktree:
+def set_mode(tx: Tx, name: str, mode: str, extra: dict[str, Any] | None = None) -> Worktree:
+    """`extra`: more audit details (who asked, whether it weakens another worktree)."""
     wt = require(tx, name)
     check_mode(mode)
     tx.execute("UPDATE worktrees SET enforcement_mode = ? WHERE name = ?", (mode, wt.name))
@@ -94,7 +95,7 @@ def set_mode(tx: Tx, name: str, mode: str) -> Worktree:
         "policy_updated",
         "info",
         worktree=wt.name,
-        details={"enforcement_mode": mode, "previous": wt.enforcement_mode},
+        details={"enforcement_mode": mode, "previous": wt.enforcement_mode, **(extra or {})},
     )
     result = get(tx, wt.name)
     assert result is not None
