@@ -23,7 +23,7 @@ def allow(store: Store, globs: list[str]) -> policymod.Policy:
 
 
 def set_default_mode(store: Store, mode: str, all_worktrees: bool = False) -> policymod.Policy:
-    policymod.check_mode(mode)
+    policymod.check_mode(mode, policymod.DEFAULT_MODES)
 
     def fn(tx: Tx) -> policymod.Policy:
         pol = policymod.load(store.state_dir)
