@@ -119,6 +119,18 @@ def test_outside_a_managed_repo_is_allowed(env: Env, tmp_path: Path) -> None:
     assert hook(payload("Write", tmp_path / "plain", "x.txt"), tmp_path) == (0, "", "")
 
 
+def test_writing_into_another_agents_worktree_is_denied(env: Env) -> None:
+    """Agent-b holds docs/guide.md, but agent-a's session may not write it in agent-b's checkout."""
+    setup(env, "guarded")
+    data = json.dumps({"cwd": str(env.a), "tool_name": "Write", "tool_input": {"file_path": str(env.b / "docs/guide.md"), "content": ""}})
+    code, out, _ = hook(data, env.a)
+    reason = json.loads(out)["hookSpecificOutput"]["permissionDecisionReason"]
+    assert code == 0 and "path_outside_repo" in reason and "agent-a" in reason
+    # from agent-b's own session the same write is agent-b's to make
+    data = json.dumps({"cwd": str(env.b), "tool_name": "Write", "tool_input": {"file_path": str(env.b / "docs/guide.md"), "content": ""}})
+    assert hook(data, env.b) == (0, "", "")
+
+
 def test_relative_path_from_cwd(env: Env) -> None:
     setup(env, "guarded")
     data = json.dumps({"cwd": str(env.a / "docs"), "tool_name": "Write", "tool_input": {"file_path": "guide.md", "content": ""}})

@@ -54,6 +54,23 @@ def _existing_dir(path: str) -> str | None:
     return d or None
 
 
+def _session_worktree(store: Any, common_dir: str, cwd: str) -> Any:
+    """The registered worktree of the same repository that contains the session's cwd, if any."""
+    from ..errors import SwitchmanError
+    from ..ops import agents
+    from ..repo import locate
+
+    if not os.path.isdir(cwd):
+        return None
+    try:
+        here = locate(cwd)
+        if here.toplevel is None or here.common_dir != common_dir:
+            return None
+        return agents.worktree_at(store, here.toplevel)
+    except SwitchmanError:
+        return None
+
+
 def decide(raw: str) -> str | None:
     """The deny reason for this call, or None to allow it."""
     from ..errors import SwitchmanError
@@ -66,7 +83,7 @@ def decide(raw: str) -> str | None:
     target = _target(raw)
     if target is None:
         return None
-    path, _ = target
+    path, cwd = target
     where = _existing_dir(path)
     if where is None:
         return None
@@ -82,6 +99,12 @@ def decide(raw: str) -> str | None:
             wt = agents.worktree_at(store, paths.toplevel)
         except SwitchmanError:
             return None
+        # An agent whose session runs in another worktree of this repository is judged as that
+        # worktree: writing into a neighbour's checkout is refused (path_outside_repo), not
+        # judged with the neighbour's own lease.
+        home = _session_worktree(store, paths.common_dir, cwd)
+        if home is not None and home.name != wt.name:
+            wt = home
         if wt.enforcement_mode == "observed":
             return None
         pol = load(store.state_dir)
