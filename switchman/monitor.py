@@ -35,6 +35,7 @@ from . import policy as policymod
 from .errors import SwitchmanError
 from .fingerprints import Change
 from .gates.common import compliance_for, record_observations, stale_minutes
+from .ops.agents import judge_for
 from .ops.claims import load_context
 from .ownership import Decision
 from .quarantine import Outcome, differs_from_head, message, quarantine_all
@@ -164,7 +165,8 @@ def _one_worktree(
     def observe(tx: Tx) -> _Seen:
         baselined = not snapshots.has_baseline(tx, wt.name)
         ctx = load_context(tx, wt.name, paths, stale_minutes=window, generated_globs=generated)
-        decisions = {p: ctx.judge(p) for p in paths}
+        judge = judge_for(wt.enforcement_mode, ctx)  # an integrator worktree needs no lease (SPEC §13)
+        decisions = {p: judge(p) for p in paths}
         newly = snapshots.diff_snapshot(tx, wt.name, changes, complete=True)
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         record_observations(tx, wt.name, lease, newly, decisions.__getitem__, SOURCE)

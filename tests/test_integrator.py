@@ -113,3 +113,15 @@ def test_init_install_hooks_leaves_a_leased_main(repo, cli) -> None:  # type: ig
 def test_policy_default_mode_cannot_be_integrator(repo, cli) -> None:  # type: ignore[no-untyped-def]
     cli.ok("init")
     assert cli("policy", "mode", "integrator").code == 2
+
+
+def test_monitor_judges_an_integrator_like_the_gate(env: Env) -> None:
+    """A person's uncommitted edit on a free path in main is not a violation for monitor either."""
+    setup(env)
+    env.cli.json("monitor", "once")  # baseline
+    write(env.root / "docs" / "guide.md", "person draft\n")
+    write(env.root / "README.md", "person draft\n")  # held by agent-a
+    data = env.cli.json("monitor", "once")
+    main = next(w for w in data["worktrees"] if w["name"] == "main")
+    codes = {o["file"]: o["reason_code"] for o in main["observed"]}
+    assert codes == {"docs/guide.md": "integrator_allowed", "README.md": "path_claimed_by_other_lease"}
