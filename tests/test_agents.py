@@ -15,7 +15,7 @@ from testing.git import write
 pytestmark = pytest.mark.slow
 
 CHECK_KEYS = {"ok", "worktree", "mode", "lease_id", "paths"}
-PATH_KEYS = {"path", "allowed", "reason_code", "holder", "fix"}
+PATH_KEYS = {"path", "allowed", "reason_code", "holder"}
 WHOAMI_KEYS = {"worktree", "mode", "compliance_state", "lease", "task", "scope", "claims"}
 
 
@@ -78,10 +78,11 @@ def test_check_answers_like_the_gate(env: Env) -> None:
     assert by["src/auth/login.py"]["reason_code"] == "path_within_task_scope"
     assert by["docs/guide.md"]["reason_code"] == "path_claimed_by_other_lease"
     assert by["docs/guide.md"]["holder"] == {"lease_id": lb, "task_id": tb, "worktree": "agent-b"}
-    assert "coordinate with task" in by["docs/guide.md"]["fix"]
     assert by["src/billing/invoice.py"]["reason_code"] == "path_scoped_by_other_lease"
     assert by["notes.txt"]["reason_code"] == "path_not_claimed"
-    assert by["notes.txt"]["fix"] == f"switchman-hook claim {ta} agent-a notes.txt"
+    human = run_cli("check", "notes.txt", "docs/guide.md", cwd=env.a)
+    assert human.code == 1 and f"fix: switchman-hook claim {ta} agent-a notes.txt" in human.out
+    assert "held by task " + tb + " in agent-b" in human.out and "coordinate with task" in human.out
     # no state change, no audit row: the database file is byte-for-byte the same
     assert db_state(env) == before
     # and the commit gate agrees: the refused path is refused at commit too

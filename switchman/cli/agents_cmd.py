@@ -61,7 +61,8 @@ def check_command(paths: tuple[str, ...], worktree: str | None, as_json: bool) -
         ctx.store, paths, toplevel=ctx.paths.toplevel, cwd=ctx.cwd, worktree=worktree, stale_minutes=window, generated_globs=globs
     )
     if as_json:
-        emit_json(data)
+        # SPEC §13's keys exactly: the fix is for the human output and the agent hook.
+        emit_json({**data, "paths": [{k: v for k, v in r.items() if k != "fix"} for r in data["paths"]]})
     else:
         for row in data["paths"]:
             verdict = "allowed" if row["allowed"] else "refused"

@@ -71,7 +71,8 @@ def check(
     stale_minutes: float,
     generated_globs: Iterable[str],
 ) -> dict[str, Any]:
-    """`{ok, worktree, mode, lease_id, paths: [{path, allowed, reason_code, holder, fix}]}`.
+    """`{ok, worktree, mode, lease_id, paths: [{path, allowed, reason_code, holder, fix}]}` (the
+    CLI's JSON leaves `fix` out: SPEC §13's keys; the human output and the agent hook show it).
 
     A path is taken relative to the cwd when the cwd is inside the judged worktree, else relative
     to that worktree's root. A path outside it (or otherwise unclaimable) is not allowed, with
