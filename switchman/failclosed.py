@@ -14,7 +14,7 @@ import sys
 GATING = ("pre-commit", "pre-merge-commit", "pre-push")
 RECORDING = ("post-commit", "post-checkout", "post-merge", "post-rewrite")
 MODE_MARKER = "switchman-mode"  # per-worktree (`--git-path`), read when the store is unusable
-_RANK = {"observed": 0, "guarded": 1, "strict": 2}
+_RANK = {"observed": 0, "guarded": 1, "integrator": 1, "strict": 2}
 FAILURE_LOG = "switchman-hook-failures.log"  # in the git common dir: outside the store that failed
 
 

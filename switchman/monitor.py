@@ -35,6 +35,7 @@ from . import policy as policymod
 from .errors import SwitchmanError
 from .fingerprints import Change
 from .gates.common import compliance_for, held_bypass, record_observations
+from .ops.agents import judge_for
 from .ops.claims import load_context
 from .ownership import Decision, blobs_of
 from .policy import stale_minutes
@@ -167,7 +168,8 @@ def _one_worktree(
         baselined = not snapshots.has_baseline(tx, wt.name)
         ctx = load_context(tx, wt.name, paths, stale_minutes=window, generated_globs=generated)
         blobs = blobs_of(changes)  # a leftover covers only the content it had at `task done`
-        decisions = {p: ctx.judge(p, blobs.get(p)) for p in paths}
+        judge = judge_for(wt.enforcement_mode, ctx)  # an integrator worktree needs no lease (SPEC §13)
+        decisions = {p: judge(p, blobs.get(p)) for p in paths}
         newly = snapshots.diff_snapshot(tx, wt.name, changes, complete=True)
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         record_observations(tx, wt.name, lease, newly, decisions.__getitem__, SOURCE)

@@ -124,3 +124,25 @@ def fix_for(decision: Decision, worktree: str, lease: LeaseInfo | None) -> str:
     if decision.holder:
         values.update(holder_task=decision.holder.get("task_id"), holder_worktree=decision.holder.get("worktree"))
     return reasons.fix(decision.reason_code, **values)
+
+
+def judge_integrator(ctx: OwnershipContext, path: str, merged: frozenset[str] = frozenset()) -> Decision:
+    """SPEC §13, an integrator worktree (the one a person merges in): no lease is needed.
+
+    Refused only for a path another worktree's active lease holds (claim, then scope), unless
+    this commit merges (or concludes the merge of) that worktree's branch: `merged` names those
+    worktrees. This worktree's own lease, if it has one, still counts as its own.
+    """
+    claim = ctx.claims.get(path)
+    if claim is not None:
+        if ctx.lease is not None and claim["lease_id"] == ctx.lease.id:
+            return Decision(path, reasons.PATH_CLAIMED, claim)
+        if claim["worktree"] != ctx.worktree and claim["worktree"] not in merged:
+            return Decision(path, reasons.PATH_CLAIMED_BY_OTHER_LEASE, claim)
+    for matcher, other in ctx.other_scopes:
+        if other["worktree"] == ctx.worktree or other["worktree"] in merged:
+            continue
+        pattern = matcher.first_match(path)
+        if pattern is not None:
+            return Decision(path, reasons.PATH_SCOPED_BY_OTHER_LEASE, {**other, "scope": pattern})
+    return Decision(path, reasons.INTEGRATOR_ALLOWED, claim)

@@ -14,7 +14,10 @@ from .fsutil import atomic_write
 from .records import Record, factory
 
 POLICY_FILE = "enforcement.json"
-MODES = ("observed", "guarded", "strict")
+# A policy's default_mode is one of DEFAULT_MODES; a worktree may also be an `integrator` (SPEC §13:
+# the worktree a person merges in needs no lease; it may not change what another lease holds).
+DEFAULT_MODES = ("observed", "guarded", "strict")
+MODES = (*DEFAULT_MODES, "integrator")
 
 
 class Policy(Record):
@@ -36,9 +39,9 @@ def policy_path(state_dir: str) -> str:
     return os.path.join(state_dir, POLICY_FILE)
 
 
-def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise BadInput(f"unknown enforcement mode {mode!r}", f"use one of: {', '.join(MODES)}", code="invalid_mode")
+def check_mode(mode: str, modes: tuple[str, ...] = MODES) -> str:
+    if mode not in modes:
+        raise BadInput(f"unknown enforcement mode {mode!r}", f"use one of: {', '.join(modes)}", code="invalid_mode")
     return mode
 
 
@@ -66,9 +69,9 @@ def load(state_dir: str) -> Policy:
     if not isinstance(data, dict):
         raise BadInput(f"{path} must hold a JSON object", f"fix {path}", code="policy_malformed")
     mode = data.get("default_mode", "observed")
-    if mode not in MODES:
+    if mode not in DEFAULT_MODES:
         raise BadInput(
-            f"{path}: default_mode {mode!r} is not one of {', '.join(MODES)}", f"fix {path}", code="policy_malformed"
+            f"{path}: default_mode {mode!r} is not one of {', '.join(DEFAULT_MODES)}", f"fix {path}", code="policy_malformed"
         )
     globs = data.get("allowed_generated_paths", [])
     if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):

@@ -26,6 +26,7 @@ class Reason:
 PATH_CLAIMED = "path_claimed"
 PATH_WITHIN_TASK_SCOPE = "path_within_task_scope"
 POLICY_EXCEPTION_ALLOWED = "policy_exception_allowed"
+INTEGRATOR_ALLOWED = "integrator_allowed"
 NO_ACTIVE_LEASE = "no_active_lease"
 LEASE_EXPIRED = "lease_expired"
 PATH_CLAIMED_BY_OTHER_LEASE = "path_claimed_by_other_lease"
@@ -59,6 +60,9 @@ REASONS: dict[str, Reason] = {
     PATH_CLAIMED: Reason(True, "claimed by this worktree's lease", ""),
     PATH_WITHIN_TASK_SCOPE: Reason(True, "inside this lease's reserved scope", ""),
     POLICY_EXCEPTION_ALLOWED: Reason(True, "matches the policy's allowed_generated_paths", ""),
+    INTEGRATOR_ALLOWED: Reason(
+        True, "an integrator worktree: no other lease holds it (or this commit merges the holder's branch)", ""
+    ),
     NO_ACTIVE_LEASE: Reason(
         False,
         "this worktree holds no active lease",

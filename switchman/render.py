@@ -121,11 +121,12 @@ def status_lines(report: StatusReport, paint: StatusPaint | None = None) -> list
             lease["worktree"],
             lease.get("agent") or "-",
             p("STALE", "red", False) if lease["stale"] else "ok",
+            lease.get("heartbeat_at") or "-",
             ", ".join(lease["scopes"]) or "-",
         ]
         for lease in report.leases
     ]
-    lines += (table(rows, ["LEASE", "TASK", "WORKTREE", "AGENT", "HEARTBEAT", "SCOPE"]) or "  none").split("\n") + [""]
+    lines += (table(rows, ["LEASE", "TASK", "WORKTREE", "AGENT", "HEARTBEAT", "LAST ACTIVITY", "SCOPE"]) or "  none").split("\n") + [""]
     lines.append(p("Worktrees", None, True))
     rows = [
         [w["name"], w["enforcement_mode"], p(w["compliance_state"], COMPLIANCE_COLOURS.get(w["compliance_state"]), False), w["path"]]

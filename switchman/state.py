@@ -74,7 +74,7 @@ def ensure_excluded(paths: RepoPaths) -> bool:
 def init(paths: RepoPaths, mode: str | None = None) -> InitResult:
     """Create state dir, key, policy and schema; register git's worktrees. Idempotent."""
     if mode is not None:
-        policymod.check_mode(mode)
+        policymod.check_mode(mode, policymod.DEFAULT_MODES)
     state_dir = paths.state_dir
     created = not os.path.isdir(state_dir)
     try:

@@ -31,8 +31,10 @@ def cli(ctx: click.Context, directory: str | None) -> None:
 
 def _register() -> None:
     from . import (
+        agents_cmd,
         audit_cmd,
         claims_cmd,
+        completion,
         demo_cmd,
         doctor_cmd,
         gate_cmd,
@@ -46,7 +48,7 @@ def _register() -> None:
         worktrees_cmd,
     )
 
-    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd):
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd, agents_cmd, completion):
         module.register(cli)
 
 

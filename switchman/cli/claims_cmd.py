@@ -8,11 +8,12 @@ import click
 
 from ..render import table
 from .common import echo, emit_json, get_ctx, json_option, show_path, worktree_ref
+from .completion import complete_tasks, complete_worktrees
 
 
 @click.command("claim")
-@click.argument("task_id")
-@click.argument("worktree")
+@click.argument("task_id", shell_complete=complete_tasks)
+@click.argument("worktree", shell_complete=complete_worktrees)
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--agent", help="Agent name to record.")
 @json_option
@@ -37,7 +38,7 @@ def claim_command(task_id: str, worktree: str, paths: tuple[str, ...], agent: st
 
 
 @click.command("release")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=complete_tasks)
 @json_option
 def release_command(task_id: str, as_json: bool) -> None:
     """Release every active claim of TASK."""

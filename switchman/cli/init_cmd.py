@@ -19,15 +19,20 @@ def init_command(mode: str | None, install_hooks: bool, as_json: bool) -> None:
     ctx = get_ctx()
     result = init(ctx.paths, mode)
     hooks = None
+    integrator = None
     if install_hooks:
         from ..install import install
 
         hooks = install(ctx.paths)
+        from ..ops.worktrees import main_to_integrator
+
+        integrator = main_to_integrator(ctx.store)
     if as_json:
         data = to_dict(result)
         data["ok"] = True
         if hooks is not None:
             data["hooks"] = to_dict(hooks)
+            data["integrator"] = integrator
         emit_json(data)
         return
     verb = "initialised" if result.created else "already initialised"
@@ -38,6 +43,8 @@ def init_command(mode: str | None, install_hooks: bool, as_json: bool) -> None:
         echo(f"registered worktree {wt.name} → {wt.path}")
     if hooks is not None:
         echo(f"hooks installed in {hooks.hooks_dir}")
+        if integrator:
+            echo(f"worktree {integrator} is an integrator (merge agents' branches there; no lease needed)")
     elif not install_hooks:
         echo("next: `switchman-hook hooks install` to enforce on commit, merge and push")
 

@@ -6,6 +6,7 @@ import click
 
 from ..render import table
 from .common import caller, echo, emit_json, get_ctx, json_option, show_path, worktree_ref
+from .completion import complete_leases, complete_tasks, complete_worktrees
 
 
 @click.group("lease")
@@ -20,8 +21,8 @@ def _window() -> float:
 
 
 @lease_group.command("acquire")
-@click.argument("task_id")
-@click.argument("worktree")
+@click.argument("task_id", shell_complete=complete_tasks)
+@click.argument("worktree", shell_complete=complete_worktrees)
 @click.option("--agent", help="Agent name to record.")
 @json_option
 def lease_acquire(task_id: str, worktree: str, agent: str | None, as_json: bool) -> None:
@@ -36,7 +37,7 @@ def lease_acquire(task_id: str, worktree: str, agent: str | None, as_json: bool)
 
 
 @lease_group.command("next")
-@click.argument("worktree")
+@click.argument("worktree", shell_complete=complete_worktrees)
 @click.option("--agent", help="Agent name to record.")
 @json_option
 def lease_next(worktree: str, agent: str | None, as_json: bool) -> None:
@@ -73,7 +74,7 @@ def lease_list(status: str | None, as_json: bool) -> None:
 
 
 @lease_group.command("show")
-@click.argument("lease_id")
+@click.argument("lease_id", shell_complete=complete_leases)
 @json_option
 def lease_show(lease_id: str, as_json: bool) -> None:
     """The lease's execution context: lease, task, spec, worktree, claims, reservations."""
@@ -102,26 +103,37 @@ def lease_show(lease_id: str, as_json: bool) -> None:
         echo(f"  claim: {show_path(c.file_path)}")
 
 
-@lease_group.command("heartbeat")
-@click.argument("lease_id")
-@click.option("--agent", help="Agent name to record.")
-@json_option
-def lease_heartbeat(lease_id: str, agent: str | None, as_json: bool) -> None:
-    """Refresh the lease's heartbeat."""
+def _lease_id(lease_id: str | None) -> str:
+    """The given id, else the active lease of the worktree containing the cwd (SPEC §13)."""
+    if lease_id is not None:
+        return lease_id
     from ..ops import leases as leaseops
 
-    lease = leaseops.heartbeat(get_ctx().store, lease_id, agent)
+    ctx = get_ctx()
+    return leaseops.active_in_worktree_at(ctx.store, ctx.paths.toplevel).id
+
+
+@lease_group.command("heartbeat")
+@click.argument("lease_id", required=False, shell_complete=complete_leases)
+@click.option("--agent", help="Agent name to record.")
+@json_option
+def lease_heartbeat(lease_id: str | None, agent: str | None, as_json: bool) -> None:
+    """Refresh the lease's heartbeat (default: the cwd worktree's active lease)."""
+    from ..ops import leases as leaseops
+
+    lease = leaseops.heartbeat(get_ctx().store, _lease_id(lease_id), agent)
     if as_json:
         emit_json({"lease": lease})
     else:
         echo(f"{lease.id} heartbeat {lease.heartbeat_at}")
 
 
-def _finish(lease_id: str, action: str, reason: str | None, as_json: bool) -> None:
+def _finish(lease_id: str | None, action: str, reason: str | None, as_json: bool) -> None:
     from ..ops import tasks as taskops
     from ..store import leases
 
     store = get_ctx().store
+    lease_id = _lease_id(lease_id)
     lease = leases.require(store, lease_id)
     if lease.status != "active":
         from ..errors import Denied
@@ -137,20 +149,21 @@ def _finish(lease_id: str, action: str, reason: str | None, as_json: bool) -> No
 
 
 @lease_group.command("done")
-@click.argument("lease_id")
+@click.argument("lease_id", required=False, shell_complete=complete_leases)
 @json_option
-def lease_done(lease_id: str, as_json: bool) -> None:
-    """Complete the lease and its task."""
+def lease_done(lease_id: str | None, as_json: bool) -> None:
+    """Complete the lease and its task (default: the cwd worktree's active lease)."""
     _finish(lease_id, "done", None, as_json)
 
 
 @lease_group.command("fail")
-@click.argument("lease_id")
+@click.argument("lease_id", required=False, shell_complete=complete_leases)
 @click.argument("reason", required=False)
+@click.option("--reason", "reason_opt", metavar="TEXT", help="Why it failed (with no LEASE_ID: the cwd worktree's lease).")
 @json_option
-def lease_fail(lease_id: str, reason: str | None, as_json: bool) -> None:
-    """Fail the lease and its task."""
-    _finish(lease_id, "fail", reason, as_json)
+def lease_fail(lease_id: str | None, reason: str | None, reason_opt: str | None, as_json: bool) -> None:
+    """Fail the lease and its task (default: the cwd worktree's active lease)."""
+    _finish(lease_id, "fail", reason_opt if reason_opt is not None else reason, as_json)
 
 
 @lease_group.command("reap")

@@ -11,6 +11,7 @@ import click
 from ..errors import BadInput
 from ..render import table
 from .common import INT64, caller, echo, emit_json, get_ctx, json_option, show_path
+from .completion import complete_tasks
 
 MAX_SPEC_BYTES = 1 << 20
 
@@ -77,7 +78,7 @@ def task_list(status: str | None, as_json: bool) -> None:
 
 
 @task_group.command("show")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=complete_tasks)
 @json_option
 def task_show(task_id: str, as_json: bool) -> None:
     """A task with its spec, lease and claims."""
@@ -105,7 +106,7 @@ def task_show(task_id: str, as_json: bool) -> None:
 
 
 @task_group.command("spec")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=complete_tasks)
 @click.option("--file", "spec_file", metavar="FILE", help="Spec JSON file (- for stdin).")
 @click.option("--json-text", help="Spec JSON text.")
 @click.option("--allowed-path", "allowed_paths", multiple=True, metavar="GLOB")
@@ -174,7 +175,7 @@ def _lifecycle(action: str, task_id: str, reason: str | None, as_json: bool) -> 
 
 
 @task_group.command("done")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=complete_tasks)
 @json_option
 def task_done(task_id: str, as_json: bool) -> None:
     """Mark done: completes its lease, releases claims and reservations."""
@@ -182,7 +183,7 @@ def task_done(task_id: str, as_json: bool) -> None:
 
 
 @task_group.command("fail")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=complete_tasks)
 @click.argument("reason", required=False)
 @json_option
 def task_fail(task_id: str, reason: str | None, as_json: bool) -> None:
@@ -191,7 +192,7 @@ def task_fail(task_id: str, reason: str | None, as_json: bool) -> None:
 
 
 @task_group.command("retry")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=complete_tasks)
 @click.option("--reason", help="Why it is being retried.")
 @json_option
 def task_retry(task_id: str, reason: str | None, as_json: bool) -> None:

@@ -8,6 +8,7 @@ import click
 
 from ..render import table
 from .common import caller, echo, emit_json, get_ctx, json_option, worktree_ref
+from .completion import complete_worktrees
 
 
 @click.group("worktree")
@@ -64,8 +65,8 @@ def worktree_sync(as_json: bool) -> None:
 
 
 @worktree_group.command("mode")
-@click.argument("name")
-@click.argument("mode", type=click.Choice(["observed", "guarded", "strict"]))
+@click.argument("name", shell_complete=complete_worktrees)
+@click.argument("mode", type=click.Choice(["observed", "guarded", "strict", "integrator"]))
 @json_option
 def worktree_mode(name: str, mode: str, as_json: bool) -> None:
     """Set a worktree's enforcement mode."""

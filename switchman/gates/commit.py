@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from .. import fingerprints
 from .. import policy as policymod
 from ..fingerprints import Change
+from ..ops import leases as leaseops
 from ..ops import validation
+from ..ops.agents import gate_judge
 from ..ops.claims import load_context
 from ..ownership import blobs_of
 from ..reasons import PROVENANCE_MISMATCH
@@ -108,7 +110,8 @@ def commit_gate(
             tx, wt.name, staged_paths + other_paths, stale_minutes=window, generated_globs=pol.allowed_generated_paths
         )
         blobs = blobs_of(full or [], staged)  # a leftover covers only the content it had at `task done`
-        decisions = {p: ctx.judge(p, blobs.get(p)) for p in staged_paths + other_paths}
+        judge = gate_judge(tx, mode, ctx, root, env, heads)
+        decisions = {p: judge(p, blobs.get(p)) for p in staged_paths + other_paths}
         violations = [path_violation(decisions[p], wt.name, ctx) for p in staged_paths if not decisions[p].allowed]
         if mode == "strict":
             violations += [path_violation(decisions[p], wt.name, ctx) for p in other_paths if not decisions[p].allowed]
@@ -123,10 +126,11 @@ def commit_gate(
             warnings += merge_warnings
         ok = mode == "observed" or not violations
         lease = leasemod.active_for_worktree(tx, wt.name, window)
+        leaseops.refresh_from_gate(tx, lease)
         # Under the pre-commit framework the unstaged changes are stashed: not writes to record.
         complete = full is not None and not framework
         newly = snapshots.diff_snapshot(tx, wt.name, staged + (full or []) if complete else staged, complete=complete)
-        record_observations(tx, wt.name, lease, newly, lambda p: decisions.get(p) or ctx.judge(p), "commit_gate")
+        record_observations(tx, wt.name, lease, newly, lambda p: decisions.get(p) or judge(p), "commit_gate")
         state = compliance_for(lease, len(violations), open_bypass)
         wtmod.set_compliance(tx, wt.name, state)
         if lease is not None:

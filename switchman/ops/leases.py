@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadInput, Conflict, Denied
+from ..errors import BadInput, Conflict, Denied, NotFound
 from ..globs.nfa import glob_sets_overlap
 from ..models import Claim, Lease, Reservation, Task
 from ..records import Record
@@ -15,7 +15,7 @@ from ..store import claims as claimstore
 from ..store import leases as leasestore
 from ..store import tasks as taskstore
 from ..store import worktrees as wtstore
-from ..store.base import Store, Tx
+from ..store.base import Reader, Store, Tx
 from ..store.leases import DEFAULT_STALE_MINUTES
 from ..timeutil import now_iso
 from . import validation
@@ -300,3 +300,33 @@ def reap(store: Store, stale_minutes: float = DEFAULT_STALE_MINUTES, caller: Cal
         return expired
 
     return store.write(fn)
+
+
+def active_in_worktree_at(db: Reader, toplevel: str | None) -> Lease:
+    """The active lease of the registered worktree containing the cwd (`lease heartbeat|done|fail`
+    without an id); NotFound naming the worktree when it holds none."""
+    wt = wtstore.by_path(db, toplevel) if toplevel else None
+    if wt is None:
+        raise NotFound(
+            f"{toplevel or 'this directory'} is not a registered worktree, so no lease id can be taken from it",
+            "pass the lease id, or run inside a worktree registered with `switchman-hook worktree sync`",
+            code="unknown_worktree",
+        )
+    lease = leasestore.active_for_worktree(db, wt.name)
+    if lease is None:
+        raise NotFound(
+            f"worktree {wt.name} holds no active lease",
+            f"pass a lease id, or lease a task: `switchman-hook lease next {wt.name}`",
+            code="no_active_lease",
+        )
+    return lease
+
+
+def refresh_from_gate(tx: Tx, lease: Lease | None) -> None:
+    """A gate run in the lease's own worktree is a sign of life: refresh its heartbeat.
+
+    A stale lease is not revived (its worktree must heartbeat explicitly, so `lease_expired`
+    still means something); no audit row of its own (the gate's row records the run).
+    """
+    if lease is not None and lease.status == "active" and not lease.stale:
+        leasestore.touch(tx, lease.id, None, now_iso())

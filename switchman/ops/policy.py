@@ -31,7 +31,7 @@ def set_default_mode(
     store: Store, mode: str, all_worktrees: bool = False, caller: Caller | None = None
 ) -> policymod.Policy:
     """A weaker default weakens every worktree registered later; `--all-worktrees` each it lowers."""
-    policymod.check_mode(mode)
+    policymod.check_mode(mode, policymod.DEFAULT_MODES)
 
     def fn(tx: Tx) -> policymod.Policy:
         pol = policymod.load(store.state_dir)

@@ -163,3 +163,17 @@ def sync_rows(tx: Tx, git_worktrees: list[GitWorktree], main_path: str, mode: st
         elif wt.branch and row.branch != wt.branch:
             wtstore.set_branch(tx, row.name, wt.branch)
     return created
+
+
+def main_to_integrator(store: Store) -> str | None:
+    """`init --install-hooks`: the main worktree, when it holds no lease, becomes an integrator
+    (SPEC §13: a person merges there without a lease). Returns its name when it changed."""
+
+    def fn(tx: Tx) -> str | None:
+        main = next((w for w in wtstore.list_all(tx) if w.name == "main"), None)
+        if main is None or main.enforcement_mode == "integrator" or leasestore.any_active_in_worktree(tx, main.name):
+            return None
+        wtstore.set_mode(tx, main.name, "integrator")
+        return main.name
+
+    return store.write(fn)
