@@ -88,6 +88,9 @@ def test_a_pick_from_another_worktree_needs_this_lease(env: Env) -> None:
     assert commit(env.b, "docs").code == 0
     theirs = head(env.b)
     assert _verdict(env, theirs)["event"] == "commit_recorded"
+    # agent-a on its own parent: else, within the same second, the pick is b's very commit object.
+    env.change(env.a, "src/auth/login.py", "a's work\n")
+    assert commit(env.a, "auth").code == 0
     assert run_git(env.a, "cherry-pick", theirs).code == 0
     v = _verdict(env, head(env.a))
     assert v["event"] == "commit_gate_bypassed" and "lease" in v["reason"]

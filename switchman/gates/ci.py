@@ -150,6 +150,14 @@ def _local(paths: RepoPaths, store: Store, commits: list[dict[str, str]], base: 
     from ..reasons import LOCAL_PROVENANCE
 
     bare = [c for c in commits if c["reason_code"] == MISSING_PROVENANCE and c["detail"].startswith("no receipt")]
+    baseline = baseline_commits(store)
+    if bare and baseline:
+        # History that existed before the first `init` is exempt here as at push (SPEC §10).
+        cwd = paths.toplevel or paths.root
+        judged = set(range_commits(cwd, git_env(for_other_worktree=True), [head], [base, *baseline]))
+        for c in [c for c in bare if c["commit"] not in judged]:
+            c.update(verdict="pass", reason_code=LOCAL_PROVENANCE, detail="history from before switchman-hook init (exempt)")
+        bare = [c for c in bare if c["commit"] in judged]
     trail = _verify_trail(paths, store)
 
     def fn(tx: Tx) -> list[dict[str, str]]:

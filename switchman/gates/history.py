@@ -237,17 +237,23 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         task_id = lease.task_id if lease else None
         common = {"commit": commit, "tree": tree, "worktree": wt.name, "lease": lease, "task_id": task_id, "operation": op}
-        judged_parent = old if op == "amend" else (parents[0] if parents else None)
-        merge_parents = None if op == "amend" else parents[1:]
+        # A passing gate that judged exactly this parent, tree and merge parents covers the commit,
+        # whatever git operation made it (an amend that keeps the judged change is such a commit).
         run_seq, forged = gate_run_for(
-            tx, key, worktree=wt.name, gate=gate, tree=tree, parent=judged_parent, merge_parents=merge_parents
+            tx, key, worktree=wt.name, gate=gate, tree=tree, parent=parents[0] if parents else None, merge_parents=parents[1:]
         )
+        composed = False
+        if run_seq is None and op == "amend":
+            # Else an amend is the old commit's change plus what the gate judged on top of it.
+            run_seq, more = gate_run_for(tx, key, worktree=wt.name, gate=gate, tree=tree, parent=old, merge_parents=None)
+            forged += [m for m in more if m not in forged]
+            composed = run_seq is not None
         why: dict[str, Any] = {}
         if tampered_self:
             why["tampered_provenance"] = True
         if forged:
             why["forged_gate_runs"] = forged[:10]
-        if run_seq is not None and op == "amend":
+        if composed:
             old_verdict, _, _ = signed_record(tx, key, old) if old else (None, {}, False)
             if old_verdict != "recorded":
                 why.update(reason="the amended commit has no gate-checked record", source=old, rewritten_from=old)

@@ -115,6 +115,8 @@ def gate_violations(cwd: str, remote: str, ref_lines: Sequence[str], env: Mappin
     environ = env if env is not None else os.environ
     if environ.get(GUARD) or not ref_lines or only_deletes(ref_lines) or pushes_notes(ref_lines):
         return []
+    if notes.ref_oid(cwd) is None:  # no receipt written here yet: nothing to bring along
+        return []
     try:
         sync(cwd, remote)
     except GitError as exc:
