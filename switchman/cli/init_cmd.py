@@ -11,13 +11,18 @@ from .common import echo, emit_json, get_ctx, json_option
 @click.command("init")
 @click.option("--mode", type=click.Choice(["observed", "guarded", "strict"]), help="Default enforcement mode.")
 @click.option("--install-hooks", is_flag=True, help="Also install the git hooks.")
+@click.option(
+    "--new-history",
+    is_flag=True,
+    help="After a deliberate reset: start a fresh store and checkpoint history (recorded as such).",
+)
 @json_option
-def init_command(mode: str | None, install_hooks: bool, as_json: bool) -> None:
+def init_command(mode: str | None, install_hooks: bool, new_history: bool, as_json: bool) -> None:
     """Create the shared state, audit key and policy; register git's worktrees. Idempotent."""
     from ..state import init
 
     ctx = get_ctx()
-    result = init(ctx.paths, mode)
+    result = init(ctx.paths, mode, new_history=new_history)
     hooks = None
     if install_hooks:
         from ..install import install
