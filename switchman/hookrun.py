@@ -180,15 +180,11 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
     if result is None:  # a recording hook: nothing to print, and it never fails the command
         return 0
     remember_mode(paths, result.mode)
-    if result.violations or (result.warnings and not quiet()):
-        # A clean pass prints nothing (render stays unloaded); quiet drops warnings, never refusals.
+    if (result.violations or result.warnings) and not (result.ok and quiet()):
+        # A clean pass prints nothing (render stays unloaded); quiet drops what only warns
+        # (observed mode, allowed with warnings), never a refusal.
         from .render import format_gate
 
-        if result.violations and quiet():
-            from .gates.common import GateResult
-
-            fields = {f: getattr(result, f) for f in GateResult.__record_fields__}
-            result = GateResult(**{**fields, "warnings": []})
         err(format_gate(result))
     return 0 if result.ok else 1
 

@@ -63,6 +63,18 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one error line on stderr, the SPEC exit code, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
+    saved = {k: os.environ.get(k) for k in ("SWITCHMAN_QUIET", "SWITCHMAN_VERBOSE")}
+    try:
+        return _main(args)
+    finally:  # -q/-v set the environment for this invocation only (in-process callers run many)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _main(args: list[str]) -> int:
     if any("\0" in a for a in args):  # only in-process callers can pass one; refuse it cleanly
         click.echo("error: an argument contains a NUL byte — pass plain text arguments", err=True)
         return 2
