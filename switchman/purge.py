@@ -57,17 +57,18 @@ def remove(paths: RepoPaths, *, purge: bool = False) -> PurgeResult:
 
 def _repo_id(state_dir: str) -> str | None:
     """From the store (read-only), else from the recorded key location's file name."""
+    from .checkpoint.keys import KEY_LOCATION, repo_id
+
     db = os.path.join(state_dir, "switchman.db")
     if os.path.exists(db):
         with suppress(sqlite3.Error):
             conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
             try:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'repo_id'").fetchone()
+                rid = repo_id(conn)
             finally:
                 conn.close()
-            if row and row[0]:
-                return str(row[0])
-    from .checkpoint.keys import KEY_LOCATION
+            if rid:
+                return rid
 
     with suppress(OSError, UnicodeDecodeError):
         with open(os.path.join(state_dir, KEY_LOCATION), encoding="utf-8") as fh:
