@@ -88,6 +88,7 @@ def test_cli_quiet_and_verbose(initialised: Path, cli: Cli, monkeypatch: pytest.
     res = cli.ok("-q", "uninstall")
     assert "--purge" not in res.out  # the success chatter is dropped
     assert "--purge" in cli.ok("uninstall").out
+    assert "next:" in cli.ok("init").out and "next:" not in cli.ok("--quiet", "init").out
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("boom")
 

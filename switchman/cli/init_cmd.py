@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..models import to_dict
-from .common import echo, emit_json, get_ctx, json_option
+from .common import chatter, echo, emit_json, get_ctx, json_option
 
 
 @click.command("init")
@@ -44,7 +44,7 @@ def init_command(mode: str | None, install_hooks: bool, new_history: bool, as_js
     if hooks is not None:
         echo(f"hooks installed in {hooks.hooks_dir}")
     elif not install_hooks:
-        echo("next: `switchman-hook hooks install` to enforce on commit, merge and push")
+        chatter("next: `switchman-hook hooks install` to enforce on commit, merge and push")
 
 
 def register(cli: click.Group) -> None:
