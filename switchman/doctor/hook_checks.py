@@ -236,7 +236,7 @@ def framework_check(c: Ctx) -> Iterator[Check]:
             "precommit_framework",
             "fail",
             f"{FRAMEWORK_CONFIG} uses {ids} but pre-commit (or prek) is not installed for: {', '.join(missing)}",
-            f"pre-commit install {install_types}  # or: prek install {install_types}",
+            f"pre-commit install {install_types}",
         )
     elif _ours_installed(c):
         yield check(
