@@ -27,6 +27,10 @@ Fault points (grep for `faults.hit`):
   install.tmp_written  switchman/install.py  `_atomic_write`: temp file complete, not yet renamed
   install.replaced     switchman/install.py  `_atomic_write`: renamed into place (before the next hook)
   install.kept_aside   switchman/install.py  `_keep_aside`: foreign hook hard-linked to .switchman-orig
+  checkpoint.read_key  switchman/checkpoint/keys.py  `read_signer`: about to open the private key
+
+A rule ending in `!raise` (`checkpoint.read_key!raise`) raises PermissionError at the point
+instead of killing: a fault the tool must report (an unreadable key), not a crash.
 """
 
 from __future__ import annotations
@@ -51,13 +55,15 @@ POINTS = (
     "install.tmp_written",
     "install.replaced",
     "install.kept_aside",
+    "checkpoint.read_key",
 )
 
 
 class Rule:
-    __slots__ = ("pattern", "nth", "probability", "hits")
+    __slots__ = ("pattern", "nth", "probability", "hits", "raises")
 
-    def __init__(self, pattern: str, nth: int = 1, probability: float | None = None) -> None:
+    def __init__(self, pattern: str, nth: int = 1, probability: float | None = None, raises: bool = False) -> None:
+        self.raises = raises
         self.pattern = pattern
         self.nth = nth
         self.probability = probability
@@ -83,13 +89,15 @@ def parse(text: str, seed: str = "0", log: str | None = None) -> Plan | None:
             continue
         probability: float | None = None
         nth = 1
+        raises = item.endswith("!raise")
+        item = item.removesuffix("!raise")
         if "~" in item:
             item, _, p = item.partition("~")
             probability = float(p)
         if "@" in item:
             item, _, n = item.partition("@")
             nth = max(1, int(n))
-        rules.append(Rule(item, nth, probability))
+        rules.append(Rule(item, nth, probability, raises))
     if not rules:
         return None
     import random
@@ -144,6 +152,9 @@ def hit(name: str) -> None:
             fire = plan.rng.random() < rule.probability
         else:
             fire = rule.hits == rule.nth
+        if fire and rule.raises:
+            _note(plan, f"raise {pid} {name} {rule.hits}")
+            raise PermissionError(13, f"fault injected at {name}")
         if fire:
             _note(plan, f"kill {pid} {name} {rule.hits}")
             os.kill(pid, signal.SIGKILL)

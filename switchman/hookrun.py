@@ -48,9 +48,57 @@ def _probe(name: str) -> int:
     return 0
 
 
+# Every name a hook script, the pre-commit framework or a hand-written manager line may pass.
+FRAMEWORK_ALIASES = ("gate", "record", "push-gate")
+
+
+def known_names() -> tuple[str, ...]:
+    return (*HANDLERS, *FRAMEWORK_ALIASES)
+
+
+def quiet() -> bool:
+    """`-q` or SWITCHMAN_QUIET=1: observed-mode warnings and success chatter are dropped."""
+    return os.environ.get("SWITCHMAN_QUIET", "") not in ("", "0")
+
+
+def verbose() -> bool:
+    """`-v`, SWITCHMAN_VERBOSE=1 or (as before) SWITCHMAN_DEBUG=1: tracebacks on internal errors."""
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("SWITCHMAN_VERBOSE", "SWITCHMAN_DEBUG"))
+
+
+FRAMEWORK_HINT_MARKER = "switchman-framework-hint"  # in the git common dir: the hint is said once
+
+
+def _framework_hint() -> None:
+    """Under pre-commit/prek in a repo never `init`ed: say once how to start, not a silent Passed."""
+    from .errors import SwitchmanError
+    from .repo import locate
+
+    try:
+        paths = locate()
+    except SwitchmanError:
+        return
+    marker = os.path.join(paths.common_dir, FRAMEWORK_HINT_MARKER)
+    if os.path.isdir(paths.state_dir) or os.path.exists(marker):
+        return
+    try:
+        with open(marker, "x", encoding="ascii") as fh:
+            fh.write("said\n")
+    except OSError:
+        return  # another hook said it first (or the git dir is read-only: say nothing, stay fast)
+    err(
+        "switchman: this repository is not initialised, so the switchman hooks check nothing — "
+        "run `switchman-hook init` to start (said once)"
+    )
+
+
 def run(name: str, args: list[str]) -> int:
     from .errors import SwitchmanError
     from .repo import locate, pin_hook_git
+
+    if name not in HANDLERS and name not in FRAMEWORK_ALIASES:
+        err(f"error: unknown hook name {name!r} — use one of: {', '.join(known_names())}")
+        return 2
 
     # Every git this hook runs is the git that started it, not whatever a planted GIT_EXEC_PATH
     # or PATH puts first (git prepends its exec path to the hook's PATH): SPEC §10.
@@ -73,6 +121,8 @@ def run(name: str, args: list[str]) -> int:
         except SwitchmanError:
             return 0
         if paths.toplevel is None or not os.path.isdir(paths.state_dir):
+            if under_framework() and paths.toplevel is not None:
+                _framework_hint()
             return 0  # not managed by switchman: hooks stay out of the way
         if _FAST_EXIT:
             _prefetch(git_name, paths)
@@ -84,11 +134,11 @@ def run(name: str, args: list[str]) -> int:
         except SwitchmanError as exc:
             return fail(name, paths, exc.message, exc.fix)
         except Exception as exc:  # noqa: BLE001 - a hook must answer with one line, never a traceback
-            if os.environ.get("SWITCHMAN_DEBUG"):
+            if verbose():
                 import traceback
 
                 traceback.print_exc()
-            return fail(name, paths, f"internal error: {type(exc).__name__}: {exc}", "rerun with SWITCHMAN_DEBUG=1 and report it")
+            return fail(name, paths, f"internal error: {type(exc).__name__}: {exc}", "rerun with SWITCHMAN_VERBOSE=1 (or -v) and report it")
     finally:
         if not _FAST_EXIT:
             from .repo import discard_prefetched
@@ -126,18 +176,16 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
 
     store = open_store(paths)
     try:
-        handler = HANDLERS.get(name)
-        if handler is None:
-            err(f"switchman: unknown hook {name!r}")
-            return 0
-        result = handler(paths, store, args, framework)
+        result = HANDLERS[name](paths, store, args, framework)
     finally:
         if not _FAST_EXIT:
             store.close()
     if result is None:  # a recording hook: nothing to print, and it never fails the command
         return 0
     remember_mode(paths, result.mode)
-    if result.violations or result.warnings:  # a clean pass prints nothing: render stays unloaded
+    if (result.violations or result.warnings) and not (result.ok and quiet()):
+        # A clean pass prints nothing (render stays unloaded); quiet drops what only warns
+        # (observed mode, allowed with warnings), never a refusal.
         from .render import format_gate
 
         err(format_gate(result))
@@ -224,8 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     global _FAST_EXIT
     args = sys.argv[1:] if argv is None else list(argv)
+    while args and args[0] in ("-q", "--quiet", "-v", "--verbose"):
+        os.environ["SWITCHMAN_QUIET" if args[0] in ("-q", "--quiet") else "SWITCHMAN_VERBOSE"] = "1"
+        args = args[1:]
     if not args:
-        err("usage: python -m switchman.hookrun HOOK-NAME [ARGS...]")
+        err("usage: switchman-hookrun [-q|-v] HOOK-NAME [ARGS...]")
         return 2
     _FAST_EXIT = argv is None
     code = run(args[0], args[1:])

@@ -20,6 +20,9 @@ MARKERS: tuple[tuple[str, bytes], ...] = (
 )
 
 
+FRAMEWORKS = ("pre-commit", "prek")  # managers that run the hooks of .pre-commit-config.yaml
+
+
 def manager_of(data: bytes | None, path: str | None = None) -> str | None:
     """husky | lefthook | pre-commit | prek, or None for a hand-written (or unknown) hook."""
     if data is None:

@@ -41,9 +41,22 @@ def after_commit(store: Any, rows: list[Any]) -> None:
     writer.after_commit(store, rows)
 
 
-def open_store(paths: RepoPaths) -> Store:
-    """The store as commands and hooks use it: checkpoints follow every append."""
-    return open_state_dir(paths.state_dir)
+def open_store(paths: RepoPaths, *, check_signer: bool = False) -> Store:
+    """The store as commands and hooks use it: checkpoints follow every append.
+
+    `check_signer` (commands): before each write, make sure the checkpoint that follows it can be
+    signed, so a command that fails on its key fails before changing anything.
+    """
+    store = open_state_dir(paths.state_dir)
+    if check_signer:
+        store.before_write = before_write
+    return store
+
+
+def before_write(store: Any) -> None:
+    from .checkpoint import writer
+
+    writer.prepare(store)
 
 
 def open_state_dir(state_dir: str, *, create: bool = False) -> Store:
@@ -71,11 +84,15 @@ def ensure_excluded(paths: RepoPaths) -> bool:
     return True
 
 
-def init(paths: RepoPaths, mode: str | None = None) -> InitResult:
+HISTORY_RESTARTED = "history_restarted"  # the first row of a trail begun by `init --new-history`
+
+
+def init(paths: RepoPaths, mode: str | None = None, *, new_history: bool = False) -> InitResult:
     """Create state dir, key, policy and schema; register git's worktrees. Idempotent."""
     if mode is not None:
         policymod.check_mode(mode, policymod.DEFAULT_MODES)
     state_dir = paths.state_dir
+    previous = _previous_history(paths, new_history)  # refuses before anything is created
     created = not os.path.isdir(state_dir)
     try:
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
@@ -88,7 +105,44 @@ def init(paths: RepoPaths, mode: str | None = None) -> InitResult:
     # Agents often run `init` at the same time: without this, one reads a key file another is
     # still writing (key_malformed) or both append the exclude line.
     with _exclusive(state_dir):
-        return _init_locked(paths, mode, created)
+        return _init_locked(paths, mode, created, previous)
+
+
+def _previous_history(paths: RepoPaths, new_history: bool) -> dict[str, Any] | None:
+    """A checkpoint ref left by a removed store ("start over"): refuse, or set it aside."""
+    from .checkpoint import ref
+
+    if os.path.exists(os.path.join(paths.state_dir, DB_FILE)):
+        if new_history:
+            raise EnvironmentProblem(
+                f"a switchman store exists in {paths.state_dir}; --new-history only starts over after a reset",
+                "remove it first (`switchman-hook uninstall --purge`), then run `switchman-hook init --new-history`",
+                code="store_exists",
+            )
+        return None
+    cwd = ref.git_cwd(paths.state_dir)
+    env = git_env(for_other_worktree=True)
+    cur = ref.read_ref(cwd, env, check=False)
+    if cur is None:
+        return None
+    if not new_history:
+        raise EnvironmentProblem(
+            f"this repository has a signed checkpoint history ({ref.REF}) but its switchman store is gone",
+            "restore .switchman/ from a backup, or, if you reset it on purpose, run `switchman-hook init --new-history`",
+            code="previous_history",
+        )
+    from .checkpoint.note import parse_or_none
+
+    note = parse_or_none(cur[1])
+    aside = f"refs/switchman/previous/{cur[0][:16]}"
+    run_git(["update-ref", aside, cur[0]], cwd, env=env)
+    run_git(["update-ref", "-d", ref.REF, cur[0]], cwd, env=env)
+    return {
+        "previous_checkpoint": cur[0],
+        "previous_origin": note.origin if note else None,
+        "previous_size": note.size if note else None,
+        "kept_as": aside,
+    }
 
 
 @contextmanager
@@ -107,7 +161,7 @@ def _exclusive(directory: str) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResult:
+def _init_locked(paths: RepoPaths, mode: str | None, created: bool, previous: dict[str, Any] | None = None) -> InitResult:
     state_dir = paths.state_dir
     excluded = ensure_excluded(paths)
     db_exists = os.path.exists(os.path.join(state_dir, DB_FILE))
@@ -137,6 +191,8 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool) -> InitResul
         tips = _ref_tips(paths)
 
         def fn(tx):  # type: ignore[no-untyped-def]
+            if previous is not None and not audit_log.has_rows(tx):  # the new trail says why it is new
+                tx.audit(HISTORY_RESTARTED, "info", details={**previous, "via": "init --new-history"})
             # Whenever missing (a first init killed half-way, a migrated 0.1.3 store): checkpoints
             # are keyed by it and stay off without it.
             if meta.get(tx, "repo_id") is None:

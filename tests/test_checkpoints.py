@@ -553,9 +553,11 @@ def test_missing_private_key_is_exit_3_never_regenerated_and_rotation_recovers(
     assert cli("init").code == 3
     assert cli("audit", "checkpoint").code == 3
     assert not key_path.exists()
-    assert cli("audit", "verify", "--json").json["uncovered"] == 1  # M1 committed, not yet covered
+    # SPEC §14: a command that exits non-zero changed nothing -- M1 was refused before its write.
+    assert cli("audit", "verify", "--json").json["uncovered"] == 0
+    assert cli("task", "show", "M1").code != 0
     rotated = cli.json("audit", "rotate-key")
-    assert rotated["retired"] == [old_pub] and rotated["retired_size"] == 4
+    assert rotated["retired"] == [old_pub] and rotated["retired_size"] == 3
     assert key_path.exists() and stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert cli.ok("audit", "pubkey").out.strip() == rotated["verifier_key"] != old_pub
     data = cli.json("audit", "verify")
@@ -563,7 +565,7 @@ def test_missing_private_key_is_exit_3_never_regenerated_and_rotation_recovers(
     event = cli.json("audit", "list", "--event-type", "checkpoint_key_rotated")["events"][0]
     assert json.loads(event["details"])["new_key"] == rotated["verifier_key"]
     keyring = cli.json("audit", "pubkey")["keyring"]
-    assert [k["retired_size"] for k in keyring] == [4, None]
+    assert [k["retired_size"] for k in keyring] == [3, None]
 
 
 def test_retired_key_is_not_trusted_for_newer_checkpoints(initialised: Path, cli: Cli) -> None:

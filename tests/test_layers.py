@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("repo", "fingerprints", "policy", "specs", "models", "failclosed", "quarantine"),
     ("store",),
     ("checkpoint", "trail", "ops"),
-    ("gates", "monitor", "status", "install", "state", "doctor", "receipts"),
+    ("gates", "monitor", "status", "install", "state", "doctor", "receipts", "purge"),
     ("render",),
     ("hookrun", "hookenv", "helper", "cli", "demo", "__init__"),
 )

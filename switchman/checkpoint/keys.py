@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
+from .. import faults
 from ..errors import BadInput, EnvironmentProblem
-from ..fsutil import create_exclusive, read_text
+from ..fsutil import create_exclusive
 from ..records import Record
 from ..repo import RepoPaths
 from ..store import meta, worktrees
@@ -203,20 +204,86 @@ def private_key_path(rid: str) -> str:
     return os.path.join(config_home(), "switchman-hook", "keys", f"{rid}.key")
 
 
-def missing_key(rid: str) -> EnvironmentProblem:
+# Where the key lives, recorded at `init` (and on rotation) in the state dir: a process with
+# another HOME/XDG_CONFIG_HOME (a sandbox, a container, another user sharing the store) finds it
+# there. Only the path is recorded, never the key; the keyring in the store still decides trust.
+KEY_LOCATION = "checkpoint-key-path"
+
+
+def recorded_key_path(state_dir: str | None, rid: str) -> str | None:
+    if not state_dir:
+        return None
+    try:
+        with open(os.path.join(state_dir, KEY_LOCATION), encoding="utf-8") as fh:
+            text = fh.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    # Only a key file of this repository id, named by an absolute path.
+    if not os.path.isabs(text) or os.path.basename(text) != f"{rid}.key" or "\n" in text:
+        return None
+    return text
+
+
+def record_key_path(state_dir: str, path: str) -> None:
+    """Remember where this store's signing key is (atomically; best effort when read-only)."""
+    target = os.path.join(state_dir, KEY_LOCATION)
+    path = os.path.abspath(path)
+    try:
+        with open(target, encoding="utf-8") as fh:
+            if fh.read().strip() == path:
+                return
+    except (OSError, UnicodeDecodeError):
+        pass
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(path + "\n")
+        os.replace(tmp, target)
+    except OSError:
+        with suppress(OSError):
+            os.unlink(tmp)
+
+
+def key_path(rid: str, state_dir: str | None = None) -> str:
+    """Where this store's key is (recorded at init), else where this process would create it."""
+    return recorded_key_path(state_dir, rid) or private_key_path(rid)
+
+
+def candidate_paths(rid: str, state_dir: str | None = None) -> list[str]:
+    """The recorded location first, then this process's own config dir."""
+    out = [key_path(rid, state_dir)]
+    own = private_key_path(rid)
+    if own not in out:
+        out.append(own)
+    return out
+
+
+def missing_key(rid: str, path: str | None = None) -> EnvironmentProblem:
+    path = path or private_key_path(rid)
     return EnvironmentProblem(
-        f"checkpoint signing key {private_key_path(rid)} is missing but this repo has checkpoints",
-        "restore it from a backup (it is never regenerated), or run `switchman-hook audit rotate-key` "
-        "to sign from now on with a new key (old checkpoints stay verifiable)",
+        f"checkpoint signing key {path} is missing (or not visible to this process) but this repo has checkpoints",
+        "make that file readable here at the same path (mount it into the sandbox or container), or restore it "
+        "from a backup; only if it is truly lost run `switchman-hook audit rotate-key` (old checkpoints stay verifiable)",
         code="checkpoint_key_missing",
     )
 
 
 def read_signer(rid: str, path: str | None = None) -> Signer | None:
     path = path or private_key_path(rid)
-    text = read_text(path, fix="restore the key from a backup", code="checkpoint_key_unreadable")
-    if text is None:
+    try:
+        if faults.ACTIVE:  # fault point: reading the private key (an unreadable key, injected)
+            faults.hit("checkpoint.read_key")
+        with open(path, encoding="ascii") as fh:
+            text = fh.read()
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvironmentProblem(
+            f"cannot read the checkpoint signing key {path}: {exc}",
+            "give this process read access to that file (same user or group, or mount it at the same path); "
+            "do not rotate the key for this: the other users of the store would lose it",
+            code="checkpoint_key_unreadable",
+        ) from exc
     try:
         return Signer.parse(text)
     except (ValueError, binascii.Error) as exc:
@@ -256,21 +323,37 @@ def protected_dirs(paths: RepoPaths, store: Store) -> list[str]:
     return dirs
 
 
-def resolve_signer(rid: str, keys: Sequence[TrustedKey], path: str | None = None) -> Signer:
-    """The private key to sign with; finishes a rotation interrupted before its rename."""
-    path = path or private_key_path(rid)
-    signer = read_signer(rid, path)
+def resolve_signer(rid: str, keys: Sequence[TrustedKey], path: str | None = None, state_dir: str | None = None) -> Signer:
+    """The private key to sign with; finishes a rotation interrupted before its rename.
+
+    Looks at `path` (or the location recorded in `state_dir`, then this process's own config
+    dir) and takes the first key the keyring trusts; records where it found it.
+    """
+    paths = [path] if path else candidate_paths(rid, state_dir)
     trusted = active(keys)
-    if signer is not None and signer.verifier in trusted:
-        return signer
-    pending = read_signer(rid, path + ".new")
-    if pending is not None and pending.verifier in trusted:
-        os.replace(path + ".new", path)
-        return pending
-    if signer is None:
-        raise missing_key(rid)
+    first_error: EnvironmentProblem | None = None
+    found: Signer | None = None
+    for p in paths:
+        try:
+            signer = read_signer(rid, p)
+            if signer is not None and signer.verifier in trusted:
+                if state_dir and recorded_key_path(state_dir, rid) is None:
+                    record_key_path(state_dir, p)  # a store from before the location was recorded
+                return signer
+            pending = read_signer(rid, p + ".new")
+        except EnvironmentProblem as exc:
+            first_error = first_error or exc
+            continue
+        if pending is not None and pending.verifier in trusted:
+            os.replace(p + ".new", p)
+            return pending
+        found = found or signer
+    if first_error is not None:
+        raise first_error
+    if found is None:
+        raise missing_key(rid, paths[0])
     raise EnvironmentProblem(
-        f"checkpoint signing key {path} ({signer.verifier.text}) is not this repo's active key",
+        f"checkpoint signing key {paths[0]} ({found.verifier.text}) is not this repo's active key",
         "restore the right key from a backup, or run `switchman-hook audit rotate-key`",
         code="checkpoint_key_untrusted",
     )

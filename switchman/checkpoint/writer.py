@@ -51,6 +51,38 @@ def suspended() -> Iterator[None]:
         _suspended -= 1
 
 
+def _signer(store: Store, rid: str, *, required: bool = False) -> Signer | None:
+    """The key this store signs with; None when checkpoints are not set up (and none exist)."""
+    ring = keys.keyring(store.conn)
+    cwd = ref.git_cwd(store.state_dir)
+    candidates = keys.candidate_paths(rid, store.state_dir)
+    if not ring and not any(os.path.exists(p) or os.path.exists(p + ".new") for p in candidates):
+        # Set up before checkpoints existed and never re-initialised: nothing to sign with,
+        # nothing to protect -- unless a checkpoint exists: then the key (and keyring) went missing.
+        if ref.read_ref(cwd, git_env(for_other_worktree=True), check=False) is not None:
+            raise keys.missing_key(rid, candidates[0])
+        if required:
+            raise EnvironmentProblem(
+                "checkpoints are not set up in this repo (no signing key)",
+                "run `switchman-hook init` to create the key",
+                code="checkpoint_key_missing",
+            )
+        return None
+    for p in candidates:
+        keys.refuse_key_inside(p, [cwd])
+    return keys.resolve_signer(rid, ring, state_dir=store.state_dir)
+
+
+def prepare(store: Store) -> None:
+    """Before a command writes: fail now, with nothing changed, if the checkpoint that must follow
+    its commit could not be signed (a key missing, unreadable or untrusted)."""
+    if _suspended:
+        return
+    rid = keys.repo_id(store.conn)
+    if rid is not None:
+        _signer(store, rid)
+
+
 def write_checkpoint(store: Store, *, required: bool = False) -> WriteResult:
     """Sign the tree the database holds now and move the ref to it (compare-and-swap).
 
@@ -66,24 +98,11 @@ def write_checkpoint(store: Store, *, required: bool = False) -> WriteResult:
         if required:
             raise EnvironmentProblem("this repo has no repo id yet", "run `switchman-hook init`", code="not_initialised")
         return WriteResult(False, 0, "", None, "disabled")
-    ring = keys.keyring(conn)
-    path = keys.private_key_path(rid)
+    signer = _signer(store, rid, required=required)
+    if signer is None:
+        return WriteResult(False, 0, "", None, "disabled")
     cwd = ref.git_cwd(store.state_dir)
     env = git_env(for_other_worktree=True)
-    if not ring and not os.path.exists(path) and not os.path.exists(path + ".new"):
-        # Set up before checkpoints existed and never re-initialised: nothing to sign with,
-        # nothing to protect -- unless a checkpoint exists: then the key (and keyring) went missing.
-        if ref.read_ref(cwd, env, check=False) is not None:
-            raise keys.missing_key(rid)
-        if required:
-            raise EnvironmentProblem(
-                "checkpoints are not set up in this repo (no signing key)",
-                "run `switchman-hook init` to create the key",
-                code="checkpoint_key_missing",
-            )
-        return WriteResult(False, 0, "", None, "disabled")
-    keys.refuse_key_inside(path, [cwd])
-    signer = keys.resolve_signer(rid, ring, path)
     size, root = audit_log.tree_current(conn)
     if size == 0:
         return WriteResult(False, 0, root.hex(), None, "empty")
@@ -133,14 +152,14 @@ def init_signing(paths: RepoPaths, store: Store) -> VerifierKey | None:
     rid = keys.repo_id(store.conn)
     if rid is None:
         return None
-    path = keys.private_key_path(rid)
+    path = keys.key_path(rid, store.state_dir)
     keys.refuse_key_inside(path, keys.protected_dirs(paths, store))
     ring = keys.keyring(store.conn)
     created: VerifierKey | None = None
     cwd = ref.git_cwd(store.state_dir)
     if keys.read_signer(rid, path) is None and not os.path.exists(path + ".new"):
         if ring or ref.read_ref(cwd, git_env(for_other_worktree=True)) is not None:
-            raise keys.missing_key(rid)
+            raise keys.missing_key(rid, path)
         signer = Signer.generate(keys.origin_for(rid))
         try:
             keys.write_private(path, signer)
@@ -152,6 +171,7 @@ def init_signing(paths: RepoPaths, store: Store) -> VerifierKey | None:
         kept = keys.read_signer(rid, path)
         if kept is not None:  # key kept from an earlier database of this repo: trust it again
             keys.add_key(store, kept.verifier)
+    keys.record_key_path(store.state_dir, path)  # every process finds it, whatever its HOME
     ref.quiet_gc(cwd)
     write_checkpoint(store)
     return created
@@ -173,8 +193,9 @@ def rotate_key(paths: RepoPaths, store: Store) -> RotateResult:
     rid = keys.repo_id(store.conn)
     if rid is None:
         raise EnvironmentProblem("this repo has no repo id yet", "run `switchman-hook init`", code="not_initialised")
-    path = keys.private_key_path(rid)
+    path = keys.key_path(rid, store.state_dir)
     keys.refuse_key_inside(path, keys.protected_dirs(paths, store))
+    _can_rotate_at(path, recorded=keys.recorded_key_path(store.state_dir, rid) is not None)
     signer = Signer.generate(keys.origin_for(rid))
     pending = path + ".new"
     if os.path.exists(pending):
@@ -204,4 +225,27 @@ def rotate_key(paths: RepoPaths, store: Store) -> RotateResult:
         done = keys.read_signer(rid, path)
         if done is None or done.verifier != new:
             raise
+    keys.record_key_path(store.state_dir, path)
     return RotateResult(new.text, old, size, write_checkpoint(store))
+
+
+def _can_rotate_at(path: str, *, recorded: bool) -> None:
+    """The new key goes where every user of the store finds the old one (the recorded location),
+    or nowhere: a key only this process can see would lock the others out."""
+    directory = os.path.dirname(path)
+    reason = None
+    if os.path.isdir(directory):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            reason = f"this process cannot write {directory}, where the store's signing key lives"
+    elif not recorded:
+        return  # nothing recorded yet: this process's own config dir, created with the key
+    else:
+        reason = f"the store's signing key location {path} is not visible to this process"
+    if reason is not None:
+        raise EnvironmentProblem(
+            f"refusing to rotate the checkpoint key: {reason}; a new key only this process could read "
+            "would lock out the other users of the store",
+            "run `switchman-hook audit rotate-key` as a user (or in the environment) that can write that "
+            "directory, or give this process access to it",
+            code="checkpoint_key_rotate_refused",
+        )

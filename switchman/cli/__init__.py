@@ -15,15 +15,22 @@ import click
 from .. import __version__
 from ..errors import SwitchmanError
 from ..jsonutil import dumps
-from .common import Ctx
+from .common import Ctx, verbose
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR (like git -C).")
+@click.option("-q", "--quiet", is_flag=True, help="Drop warnings and success chatter (refusals and errors still print).")
+@click.option("-v", "--verbose", is_flag=True, help="Print tracebacks on internal errors, and extra detail.")
 @click.version_option(__version__, "-V", "--version", prog_name="switchman-hook")
 @click.pass_context
-def cli(ctx: click.Context, directory: str | None) -> None:
+def cli(ctx: click.Context, directory: str | None, quiet: bool, verbose: bool) -> None:
     """Keep parallel agents in linked git worktrees from trampling each other's work."""
+    # Environment, not only the context: hooks run by a command (and `hook NAME`) honour them too.
+    if quiet:
+        os.environ["SWITCHMAN_QUIET"] = "1"
+    if verbose:
+        os.environ["SWITCHMAN_VERBOSE"] = "1"
     obj = Ctx(directory)
     ctx.obj = obj
     ctx.call_on_close(obj.close)
@@ -45,10 +52,11 @@ def _register() -> None:
         policy_cmd,
         tasks_cmd,
         trust_cmd,
+        uninstall_cmd,
         worktrees_cmd,
     )
 
-    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd, agents_cmd, completion):
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, uninstall_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd, agents_cmd, completion):
         module.register(cli)
 
 
@@ -58,6 +66,18 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one error line on stderr, the SPEC exit code, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
+    saved = {k: os.environ.get(k) for k in ("SWITCHMAN_QUIET", "SWITCHMAN_VERBOSE")}
+    try:
+        return _main(args)
+    finally:  # -q/-v set the environment for this invocation only (in-process callers run many)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _main(args: list[str]) -> int:
     if any("\0" in a for a in args):  # only in-process callers can pass one; refuse it cleanly
         click.echo("error: an argument contains a NUL byte — pass plain text arguments", err=True)
         return 2
@@ -106,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("error: interrupted", err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into one line
-        if os.environ.get("SWITCHMAN_DEBUG"):
+        if verbose():
             traceback.print_exc()
         click.echo(
-            f"error: internal error: {type(exc).__name__}: {exc} — rerun with SWITCHMAN_DEBUG=1 and report it",
+            f"error: internal error: {type(exc).__name__}: {exc} — rerun with -v (SWITCHMAN_VERBOSE=1) and report it",
             err=True,
         )
         return 3

@@ -43,7 +43,7 @@ class Ctx:
         if self._store is None:
             from ..state import open_store
 
-            self._store = open_store(self.paths)
+            self._store = open_store(self.paths, check_signer=True)
         return self._store
 
     def close(self) -> None:
@@ -101,7 +101,25 @@ def emit_json(data: Any) -> None:
     click.echo(dumps(to_dict(data)))
 
 
+def quiet() -> bool:
+    """`-q`/`--quiet` (or SWITCHMAN_QUIET=1): warnings and success chatter are dropped."""
+    return os.environ.get("SWITCHMAN_QUIET", "") not in ("", "0")
+
+
+def verbose() -> bool:
+    """`-v`/`--verbose` (or SWITCHMAN_VERBOSE=1, or SWITCHMAN_DEBUG=1): tracebacks and detail."""
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("SWITCHMAN_VERBOSE", "SWITCHMAN_DEBUG"))
+
+
+def chatter(text: str = "") -> None:
+    """A success message a script does not need (dropped by `-q`)."""
+    if not quiet():
+        echo(text)
+
+
 def echo(text: str = "", err: bool = False) -> None:
+    if err and quiet() and text.startswith("warning:"):
+        return  # quiet: refusals and errors still print, warnings do not
     # click strips colour codes when stdout is not a terminal; FORCE_COLOR keeps them.
     click.echo(text, err=err, color=True if use_color() else None)
 

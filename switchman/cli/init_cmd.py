@@ -5,19 +5,24 @@ from __future__ import annotations
 import click
 
 from ..models import to_dict
-from .common import echo, emit_json, get_ctx, json_option
+from .common import chatter, echo, emit_json, get_ctx, json_option
 
 
 @click.command("init")
 @click.option("--mode", type=click.Choice(["observed", "guarded", "strict"]), help="Default enforcement mode.")
 @click.option("--install-hooks", is_flag=True, help="Also install the git hooks.")
+@click.option(
+    "--new-history",
+    is_flag=True,
+    help="After a deliberate reset: start a fresh store and checkpoint history (recorded as such).",
+)
 @json_option
-def init_command(mode: str | None, install_hooks: bool, as_json: bool) -> None:
+def init_command(mode: str | None, install_hooks: bool, new_history: bool, as_json: bool) -> None:
     """Create the shared state, audit key and policy; register git's worktrees. Idempotent."""
     from ..state import init
 
     ctx = get_ctx()
-    result = init(ctx.paths, mode)
+    result = init(ctx.paths, mode, new_history=new_history)
     hooks = None
     integrator = None
     if install_hooks:
@@ -46,7 +51,7 @@ def init_command(mode: str | None, install_hooks: bool, as_json: bool) -> None:
         if integrator:
             echo(f"worktree {integrator} is an integrator (merge agents' branches there; no lease needed)")
     elif not install_hooks:
-        echo("next: `switchman-hook hooks install` to enforce on commit, merge and push")
+        chatter("next: `switchman-hook hooks install` to enforce on commit, merge and push")
 
 
 def register(cli: click.Group) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..install import is_ours, script_interpreter
 from ..repo import git_env, run_git
 from .context import PROBE_TIMEOUT, Check, Ctx, check, q
-from .hook_checks import framework_script, install_fix
+from .hook_checks import framework_script, framework_tool, install_fix
 
 PROBE_ENV = "SWITCHMAN_DOCTOR_PROBE"
 
@@ -84,7 +84,7 @@ def probe_worktree(c: Ctx, wt_path: str) -> tuple[str, str]:
         return "fail", f"{script} is not executable, git skips it"
     if not is_ours(data[:512]):
         if framework_script(script) and c.framework_ids:
-            return "warn", "pre-commit framework script, not probed (it would run every configured hook)"
+            return "warn", f"{framework_tool(c)} framework script, not probed (it would run every configured hook)"
         return "fail", f"{script} is not switchman's hook"
     interp = script_interpreter(data.decode("utf-8", "surrogateescape")) or ""
     info = c.interpreter(interp)
@@ -144,7 +144,7 @@ def fire_check(c: Ctx) -> Iterator[Check]:
         yield check("hooks_fire", "fail", detail, " && ".join(dict.fromkeys(fixes)))
     elif any(st == "warn" for _, st, _ in results):
         yield check(
-            "hooks_fire", "warn", grouped("warn"), "pre-commit run switchman-gate --hook-stage pre-commit  # proves it by hand"
+            "hooks_fire", "warn", grouped("warn"), f"{framework_tool(c)} run switchman-gate --hook-stage pre-commit  # proves it by hand"
         )
     else:
         scratch = any("scratch repo" in d for _, _, d in results)

@@ -109,6 +109,7 @@ class Store:
         self.state_dir = state_dir
         self.conn = conn
         self.after_commit = after_commit
+        self.before_write: Callable[[Store], None] | None = None  # run before each write (commands)
         self._key: str | None = None
 
     # -- opening ----------------------------------------------------------------------------
@@ -226,6 +227,8 @@ class Store:
         A SwitchmanError rolls everything back; audit events it carries in `keep_events`
         (a refused action's own record, SPEC §3) are then appended in a transaction of their own.
         """
+        if self.before_write is not None:
+            self.before_write(self)
         try:
             return self._write(fn)
         except SwitchmanError as exc:
