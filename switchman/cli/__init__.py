@@ -41,11 +41,12 @@ def _register() -> None:
         leases_cmd,
         monitor_cmd,
         policy_cmd,
+        store_cmd,
         tasks_cmd,
         worktrees_cmd,
     )
 
-    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, monitor_cmd, doctor_cmd, demo_cmd):
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, gate_cmd, monitor_cmd, doctor_cmd, demo_cmd, store_cmd):
         module.register(cli)
 
 

@@ -11,13 +11,15 @@ from .common import echo, emit_json, get_ctx, json_option
 @click.command("init")
 @click.option("--mode", type=click.Choice(["observed", "guarded", "strict"]), help="Default enforcement mode.")
 @click.option("--install-hooks", is_flag=True, help="Also install the git hooks.")
+@click.option("--store", "store_url", metavar="URL", help="Use a PostgreSQL store (team backend) instead of SQLite.")
+@click.option("--repo-id", metavar="ID", help="Repository id in a shared store (default: the oldest root commit).")
 @json_option
-def init_command(mode: str | None, install_hooks: bool, as_json: bool) -> None:
+def init_command(mode: str | None, install_hooks: bool, store_url: str | None, repo_id: str | None, as_json: bool) -> None:
     """Create the shared state, audit key and policy; register git's worktrees. Idempotent."""
     from ..state import init
 
     ctx = get_ctx()
-    result = init(ctx.paths, mode)
+    result = init(ctx.paths, mode, store_url=store_url, repo_id=repo_id)
     hooks = None
     if install_hooks:
         from ..install import install

@@ -19,6 +19,7 @@ agent role cannot read; the Merkle right edge is folded here in the same transac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -26,7 +27,6 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -39,31 +39,14 @@ from ..merkle import entry_leaf
 from . import audit_log
 from . import postgres_schema as schema
 from .base import AfterCommit, not_utf8
+from .postgres_config import redact
 
 T = TypeVar("T")
 RETRY_ATTEMPTS = 8
 CONNECT_TIMEOUT_S = 2  # libpq's minimum; the hook watchdog covers a frozen server
 _BLOBS = schema.blob_columns()
 _PKS = schema.primary_keys()
-
-
-def redact(url: str) -> str:
-    """The URL without a password (what we record and print)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
-
-
-def is_url(text: str | None) -> bool:
-    return bool(text) and text.startswith(("postgresql://", "postgres://"))  # type: ignore[union-attr]
+_HIDDEN = frozenset(("repo_id", "rowid"))
 
 
 # --- dialect ---------------------------------------------------------------------------------
@@ -93,7 +76,11 @@ def translate(sql: str) -> str:
             pk = _PKS[m.group(2)]
             cols = [c.strip() for c in m.group(3).split(",")]
             rest = [c for c in cols if c not in pk]
-            action = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)) if rest else "DO NOTHING"
+            action = (
+                ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest))
+                if rest
+                else "DO NOTHING"
+            )
             out += f" ON CONFLICT (repo_id, {', '.join(pk)}) {action}"
     return out
 
@@ -117,11 +104,50 @@ def _decode(name: str, v: Any) -> Any:
 
 
 def _dict(cur: Any, row: tuple[Any, ...]) -> dict[str, Any]:
-    return {d.name: _decode(d.name, v) for d, v in zip(cur.description, row, strict=False) if d.name != "repo_id"}
+    return {
+        d.name: _decode(d.name, v)
+        for d, v in zip(cur.description, row, strict=False)
+        if d.name != "repo_id"
+    }
 
 
 def _tuple(names: list[str], row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(_decode(n, v) for n, v in zip(names, row, strict=False))
+
+
+class _Cursor:
+    """A DB-API-ish cursor over translated SQL, rows decoded as the SQLite backend's."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+        self.rowcount = cur.rowcount
+        self.description = cur.description
+        self._names = [d.name for d in cur.description or ()]
+        self.arraysize = 1
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._cur.fetchone() if self.description else None
+        return _tuple(self._names, row) if row is not None else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [_tuple(self._names, r) for r in self._cur.fetchall()] if self.description else []
+
+    def __iter__(self) -> Any:
+        return (_tuple(self._names, r) for r in self._cur) if self.description else iter(())
+
+
+class Compat:
+    """`store.conn` for code written against a DB-API connection (checkpoints, verify): the same
+    translation and decoding as the table modules get."""
+
+    def __init__(self, pg: Any) -> None:
+        self.pg = pg
+
+    def execute(self, sql: str, params: Any = ()) -> _Cursor:
+        return _Cursor(self.pg.execute(translate(sql), params_of(params)))
+
+    def close(self) -> None:
+        self.pg.close()
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -139,7 +165,9 @@ def unreachable_error(url: str, exc: BaseException | str) -> EnvironmentProblem:
 def _store_error(url: str, exc: Exception) -> EnvironmentProblem:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return EnvironmentProblem(
-        f"store {redact(url)}: {text}", "run `switchman-hook doctor` to check the store", code="store_error"
+        f"store {redact(url)}: {text}",
+        "run `switchman-hook doctor` to check the store",
+        code="store_error",
     )
 
 
@@ -154,31 +182,32 @@ class Tx:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.conn = store.conn
+        self.pg = store.pg
+        self.conn = store.conn  # DB-API-style, translated (code that takes a connection)
         self.appended: list[AuditRow] = []
 
     def execute(self, sql: str, params: Any = ()) -> Any:
-        cur = self.conn.execute(translate(sql), params_of(params))
+        cur = self.pg.execute(translate(sql), params_of(params))
         if faults.ACTIVE:
             faults.hit("store.execute")
         return cur
 
     def executemany(self, sql: str, rows: Any) -> Any:
-        cur = self.conn.cursor()
+        cur = self.pg.cursor()
         cur.executemany(translate(sql), [params_of(r) for r in rows])
         return cur
 
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
-        cur = self.conn.execute(translate(sql), params_of(params))
+        cur = self.pg.execute(translate(sql), params_of(params))
         row = cur.fetchone()
         return _dict(cur, row) if row is not None else None
 
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        cur = self.conn.execute(translate(sql), params_of(params))
+        cur = self.pg.execute(translate(sql), params_of(params))
         return [_dict(cur, r) for r in cur.fetchall()]
 
     def tuples(self, sql: str, params: Any = ()) -> Any:
-        cur = self.conn.execute(translate(sql), params_of(params))
+        cur = self.pg.execute(translate(sql), params_of(params))
         names = [d.name for d in cur.description or ()]
         return iter([_tuple(names, r) for r in cur.fetchall()])
 
@@ -186,7 +215,9 @@ class Tx:
         batch = check_events(events)
         if not batch:
             return []
-        cols: dict[str, list[Any]] = {k: [] for k in ("et", "st", "rc", "wt", "ti", "li", "fp", "de", "ca")}
+        cols: dict[str, list[Any]] = {
+            k: [] for k in ("et", "st", "rc", "wt", "ti", "li", "fp", "de", "ca")
+        }
         for ev in batch:
             details = ev.get("details")
             if details is not None and not isinstance(details, str):
@@ -200,7 +231,7 @@ class Tx:
             cols["fp"].append(_bytes(ev.get("file_path")))
             cols["de"].append(_bytes(details))
             cols["ca"].append(ev.get("created_at"))
-        got = self.conn.execute(
+        got = self.pg.execute(
             "SELECT id, sequence, prev_hash, entry_hash, signature, created_at FROM switchman_append("
             "%s::text[], %s::text[], %s::text[], %s::bytea[], %s::text[], %s::text[], %s::bytea[], %s::bytea[], %s::text[])",
             list(cols.values()),
@@ -212,11 +243,29 @@ class Tx:
                 details = dumps(details)
             rows.append(
                 AuditRow(
-                    rid, ev["event_type"], ev.get("status", "info"), ev.get("reason_code"), ev.get("worktree"),
-                    ev.get("task_id"), ev.get("lease_id"), ev.get("file_path"), details, created, seq, prev, ehash, sig,
+                    rid,
+                    ev["event_type"],
+                    ev.get("status", "info"),
+                    ev.get("reason_code"),
+                    ev.get("worktree"),
+                    ev.get("task_id"),
+                    ev.get("lease_id"),
+                    ev.get("file_path"),
+                    details,
+                    created,
+                    seq,
+                    prev,
+                    ehash,
+                    sig,
                 )
             )
-        audit_log.fold_leaves(self, rows[0].sequence, rows[0].prev_hash, [entry_leaf(r.entry_hash) for r in rows], rows[-1].entry_hash)
+        audit_log.fold_leaves(
+            self,
+            rows[0].sequence,
+            rows[0].prev_hash,
+            [entry_leaf(r.entry_hash) for r in rows],
+            rows[-1].entry_hash,
+        )
         self.appended.extend(rows)
         if faults.ACTIVE:
             for _ in rows:
@@ -239,11 +288,14 @@ class Store:
 
     backend = "postgresql"
 
-    def __init__(self, state_dir: str, url: str, repo_id: str, conn: Any, after_commit: AfterCommit | None) -> None:
+    def __init__(
+        self, state_dir: str, url: str, repo_id: str, conn: Any, after_commit: AfterCommit | None
+    ) -> None:
         self.state_dir = state_dir
         self.url = url
         self.repo_id = repo_id
-        self.conn = conn
+        self.pg = conn
+        self.conn = Compat(conn)
         self.after_commit = after_commit
 
     @classmethod
@@ -260,7 +312,9 @@ class Store:
         conn = connect(url, repo_id, role=role)
         store = cls(state_dir, url, repo_id, conn, after_commit)
         try:
-            head = conn.execute("SELECT 1 FROM switchman_repos WHERE repo_id = %s", (repo_id,)).fetchone()
+            head = conn.execute(
+                "SELECT 1 FROM switchman_repos WHERE repo_id = %s", (repo_id,)
+            ).fetchone()
             if head is None:
                 if not create:
                     raise EnvironmentProblem(
@@ -282,10 +336,8 @@ class Store:
         return store
 
     def close(self) -> None:
-        try:
-            self.conn.close()
-        except psycopg.Error:
-            pass
+        with contextlib.suppress(psycopg.Error):
+            self.pg.close()
 
     def key(self) -> str:
         raise EnvironmentProblem(
@@ -296,13 +348,16 @@ class Store:
 
     def bad_signatures(self) -> list[int]:
         """Sequences whose HMAC does not verify, checked by the server (the key stays there)."""
-        return [r[0] for r in self.conn.execute("SELECT sequence FROM switchman_bad_signatures()").fetchall()]
+        return [
+            r[0]
+            for r in self.pg.execute("SELECT sequence FROM switchman_bad_signatures()").fetchall()
+        ]
 
     # -- reads ------------------------------------------------------------------------------
 
     def _cursor(self, sql: str, params: Any) -> Any:
         try:
-            return self.conn.execute(translate(sql), params_of(params))
+            return self.pg.execute(translate(sql), params_of(params))
         except UnicodeEncodeError as exc:
             raise not_utf8(exc) from exc
         except psycopg.OperationalError as exc:
@@ -345,14 +400,14 @@ class Store:
         for attempt in range(RETRY_ATTEMPTS):
             tx = Tx(self)
             try:
-                self.conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                self.conn.execute("SELECT switchman_lock()")
+                self.pg.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                self.pg.execute("SELECT switchman_lock()")
                 if faults.ACTIVE:
                     faults.hit("store.begin")
                 result = fn(tx)
                 if faults.ACTIVE:
                     faults.hit("store.before_commit")
-                self.conn.execute("COMMIT")
+                self.pg.execute("COMMIT")
             except _RETRY as exc:
                 self._rollback()
                 if attempt == RETRY_ATTEMPTS - 1:
@@ -380,16 +435,22 @@ class Store:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _rollback(self) -> None:
-        try:
-            self.conn.execute("ROLLBACK")
-        except psycopg.Error:
-            pass
+        with contextlib.suppress(psycopg.Error):
+            self.pg.execute("ROLLBACK")
 
 
-def connect(url: str, repo_id: str | None, *, role: str | None = schema.AGENT_ROLE, timeout: int = CONNECT_TIMEOUT_S) -> Any:
+def connect(
+    url: str,
+    repo_id: str | None,
+    *,
+    role: str | None = schema.AGENT_ROLE,
+    timeout: int = CONNECT_TIMEOUT_S,
+) -> Any:
     """An autocommit connection scoped to one repository (row-level security) as the agent role."""
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=timeout, application_name="switchman-hook")
+        conn = psycopg.connect(
+            url, autocommit=True, connect_timeout=timeout, application_name="switchman-hook"
+        )
     except psycopg.Error as exc:
         raise unreachable_error(url, exc) from exc
     try:
@@ -420,6 +481,11 @@ def setup(url: str, *, schema_name: str = "public", role: str = schema.AGENT_ROL
 
 
 def open_store(
-    state_dir: str, url: str, repo_id: str, *, create: bool = False, after_commit: AfterCommit | None = None
+    state_dir: str,
+    url: str,
+    repo_id: str,
+    *,
+    create: bool = False,
+    after_commit: AfterCommit | None = None,
 ) -> Store:
     return Store.open(state_dir, url, repo_id, create=create, after_commit=after_commit)
