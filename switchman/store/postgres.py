@@ -346,12 +346,10 @@ class Store:
             code="key_on_server",
         )
 
-    def bad_signatures(self) -> list[int]:
-        """Sequences whose HMAC does not verify, checked by the server (the key stays there)."""
-        return [
-            r[0]
-            for r in self.pg.execute("SELECT sequence FROM switchman_bad_signatures()").fetchall()
-        ]
+    def bad_signatures(self) -> list[tuple[int, int | None]]:
+        """(row id, sequence) of rows whose HMAC does not verify, checked by the server (the key stays there)."""
+        rows = self.pg.execute("SELECT id, sequence FROM switchman_bad_signatures()").fetchall()
+        return [(r[0], r[1]) for r in rows]
 
     # -- reads ------------------------------------------------------------------------------
 

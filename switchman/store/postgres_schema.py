@@ -230,14 +230,14 @@ BEGIN
 END $$;
 
 -- The sequences whose stored signature is not the HMAC of their stored entry_hash (or unsigned).
-CREATE OR REPLACE FUNCTION switchman_bad_signatures() RETURNS TABLE (sequence bigint)
+CREATE OR REPLACE FUNCTION switchman_bad_signatures() RETURNS TABLE (id bigint, sequence bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @SCHEMA@, pg_temp
 AS $$
-  SELECT l.sequence FROM audit_log l JOIN switchman_audit_keys a ON a.repo_id = l.repo_id
+  SELECT l.id, l.sequence FROM audit_log l JOIN switchman_audit_keys a ON a.repo_id = l.repo_id
    WHERE l.repo_id = current_setting('switchman.repo_id')
      AND (l.signature IS NULL OR l.entry_hash IS NULL
           OR convert_from(l.signature, 'UTF8') <> switchman_sign(a.key, convert_from(l.entry_hash, 'UTF8')))
-   ORDER BY l.sequence
+   ORDER BY l.id
 $$;
 """
 
