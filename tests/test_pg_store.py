@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from pg_fixtures are parameters here
 """The PostgreSQL store itself (SPEC §12): byte-identical server-signed audit rows, repositories
 isolated by row-level security, the key out of the agents' reach, gapless sequences under
 concurrent writers, tampering detected from any clone, and two clones on two machines
@@ -6,6 +7,7 @@ coordinating through one server."""
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -21,7 +23,7 @@ from switchman.store import postgres as pgstore
 from testing.cli import Cli
 from testing.gates import commit, head, install_hooks
 from testing.git import git, write
-from testing.pg import Cluster
+from testing.pg import Cluster, start_cluster
 
 from .pg_fixtures import pg_cluster, pg_url  # noqa: F401
 
@@ -280,3 +282,26 @@ def test_down_server_observed_warns_guarded_refuses_quickly(
         and "/nonexistent/" in lines[0]
     ), res.err
     assert "start the PostgreSQL server" in lines[0]
+
+
+def test_frozen_server_refuses_guarded_commit_within_5s(repo: Path) -> None:
+    """SIGSTOP the postmaster: connections hang (no statement timeout can fire); the gate gives up."""
+    with start_cluster() as cluster:
+        url = cluster.url(cluster.create_database())
+        pgstore.setup(url)
+        a = _clone(repo, repo.parent / "clone-a", url, "machine-a")
+        Cli(a).ok("init", "--mode", "guarded")
+        write(a / "README.md", "y\n")
+        git(a, "add", "README.md")
+        pid = int(Path(cluster.datadir, "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            res = commit(a)
+            took = time.monotonic() - start
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert took < 5, took
+        assert res.code != 0
+        lines = [ln for ln in res.err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "refused" in lines[0] and "not answering" in lines[0], res.err
