@@ -305,3 +305,48 @@ def test_frozen_server_refuses_guarded_commit_within_5s(repo: Path) -> None:
         assert res.code != 0
         lines = [ln for ln in res.err.splitlines() if ln.strip()]
         assert len(lines) == 1 and "refused" in lines[0] and "not answering" in lines[0], res.err
+
+
+def test_store_migrate_round_trips_a_real_history(repo: Path, url: str) -> None:
+    cli = Cli(repo)
+    cli.ok("init")
+    install_hooks(repo)
+    tid = cli.ok("task", "add", "billing").out.strip().splitlines()[-1]
+    lease = cli.json("lease", "acquire", tid, "main")["lease"]["id"]
+    cli.ok("claim", tid, "main", "src/billing/invoice.py")
+    write(repo / "src" / "billing" / "invoice.py", "TOTAL = 5\n")
+    git(repo, "add", "src/billing/invoice.py")
+    assert commit(repo).code == 0
+    before = cli.json("audit", "list", "--limit", "1000")["events"]
+    assert cli.json("audit", "verify")["ok"] is True
+    res = cli.json("store", "migrate", "--to", url)
+    assert res["audit_events"] == len(before) and res["rows"]["tasks"] == 1
+    info = cli.json("store", "info")
+    assert info["backend"] == "postgresql" and info["repo_id"] == res["repo_id"]
+    assert (
+        cli.json("audit", "list", "--limit", "1000")["events"] == before
+    )  # every row, byte for byte
+    assert cli.json("audit", "verify")["ok"] is True
+    claims = cli.json("claims")["claims"]
+    assert [(c["file_path"], c["lease_id"]) for c in claims] == [("src/billing/invoice.py", lease)]
+    cli.ok("task", "add", "next")  # the chain continues on the server
+    rows = cli.json("audit", "list", "--limit", "1")["events"]
+    assert (
+        rows[0]["sequence"] == before[0]["sequence"] + 1
+        and rows[0]["prev_hash"] == before[0]["entry_hash"]
+    )
+    assert cli.json("audit", "verify")["ok"] is True
+    # a second clone of the same project on another machine joins the migrated repository
+    b = _clone(repo, repo.parent / "clone-b", url, "machine-b")
+    assert Cli(b).json("audit", "verify")["ok"] is True
+    assert any(c["file_path"] == "src/billing/invoice.py" for c in Cli(b).json("claims")["claims"])
+
+
+def test_store_migrate_into_a_used_repository_changes_nothing(repo: Path, url: str) -> None:
+    other = _clone(repo, repo.parent / "clone-b", url, "machine-b")
+    Cli(other).ok("task", "add", "there")
+    cli = Cli(repo)
+    cli.ok("init")
+    res = cli("store", "migrate", "--to", url)
+    assert res.code != 0 and "already has rows" in res.err
+    assert cli.json("store", "info")["backend"] == "sqlite"

@@ -50,6 +50,7 @@ class Table:
         self.columns: list[str] = []
         self.pk: list[str] = []
         self.blobs: set[str] = set()
+        self.identity = False  # `id INTEGER PRIMARY KEY AUTOINCREMENT`
 
 
 def _tables(script: str) -> list[tuple[Table, str]]:
@@ -81,6 +82,7 @@ def _tables(script: str) -> list[tuple[Table, str]]:
                 table.blobs.add(col)
             if "PRIMARY KEY" in line:
                 table.pk = [col]
+                table.identity = "AUTOINCREMENT" in line
                 line = line.replace(" PRIMARY KEY AUTOINCREMENT", " AUTOINCREMENT").replace(
                     " PRIMARY KEY", " NOT NULL"
                 )
