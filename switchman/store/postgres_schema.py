@@ -231,14 +231,14 @@ BEGIN
   UPDATE switchman_repos r SET next_sequence = seq, last_hash = prev WHERE r.repo_id = repo;
 END $$;
 
--- The sequences whose stored signature is not the HMAC of their stored entry_hash (or unsigned).
+-- The signed rows whose stored signature is not the HMAC of their stored entry_hash.
 CREATE OR REPLACE FUNCTION switchman_bad_signatures() RETURNS TABLE (id bigint, sequence bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @SCHEMA@, pg_temp
 AS $$
   SELECT l.id, l.sequence FROM audit_log l JOIN switchman_audit_keys a ON a.repo_id = l.repo_id
    WHERE l.repo_id = current_setting('switchman.repo_id')
-     AND (l.signature IS NULL OR l.entry_hash IS NULL
-          OR convert_from(l.signature, 'UTF8') <> switchman_sign(a.key, convert_from(l.entry_hash, 'UTF8')))
+     AND l.signature IS NOT NULL AND l.entry_hash IS NOT NULL  -- unsigned rows: the client's unsigned_row
+     AND convert_from(l.signature, 'UTF8') <> switchman_sign(a.key, convert_from(l.entry_hash, 'UTF8'))
    ORDER BY l.id
 $$;
 """
