@@ -350,3 +350,23 @@ def test_store_migrate_into_a_used_repository_changes_nothing(repo: Path, url: s
     res = cli("store", "migrate", "--to", url)
     assert res.code != 0 and "already has rows" in res.err
     assert cli.json("store", "info")["backend"] == "sqlite"
+
+
+def test_watchdog_gives_up_on_a_server_frozen_mid_session(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend that stops answering after the connection is made (SIGSTOP): no statement timeout
+    fires, the watchdog shuts the socket and the store says which server is not answering."""
+    monkeypatch.setenv("SWITCHMAN_PG_WATCHDOG_S", "1")
+    store = _open(url)
+    pid = store.pg.execute("SELECT pg_backend_pid()").fetchone()[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        with pytest.raises(EnvironmentProblem) as exc:
+            meta.get(store, "repo_id")
+        took = time.monotonic() - start
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert took < 3, took
+    assert exc.value.code == "store_unavailable" and "not answering" in exc.value.message

@@ -23,6 +23,8 @@ import contextlib
 import os
 import random
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -437,6 +439,56 @@ class Store:
             self.pg.execute("ROLLBACK")
 
 
+def _watchdog_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("SWITCHMAN_PG_WATCHDOG_S", "4")))
+    except ValueError:
+        return 4.0
+
+
+class Watched:
+    """The psycopg connection behind a watchdog: a statement that has not answered after
+    SWITCHMAN_PG_WATCHDOG_S seconds (default 4; 0 disables) gets its socket shut down, so a server
+    frozen mid-session (which ignores statement_timeout) costs a hook seconds, not forever."""
+
+    def __init__(self, conn: Any, limit: float) -> None:
+        self._conn = conn
+        self._limit = limit
+        self._busy_since: float | None = None
+        self._fired = False
+        if limit > 0:
+            threading.Thread(target=self._watch, daemon=True, name="switchman-pg-watchdog").start()
+
+    def _watch(self) -> None:
+        while not self._conn.closed:
+            since = self._busy_since
+            if since is not None and time.monotonic() - since > self._limit:
+                self._fired = True
+                with contextlib.suppress(OSError):
+                    socket.socket(fileno=os.dup(self._conn.fileno())).shutdown(socket.SHUT_RDWR)
+                return
+            time.sleep(0.1)
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        self._busy_since = time.monotonic()
+        try:
+            cur = self._conn.execute(sql, params)
+        except psycopg.Error:
+            if self._fired:
+                raise psycopg.OperationalError(
+                    f"no answer within {self._limit:g} s (watchdog)"
+                ) from None
+            raise
+        finally:
+            self._busy_since = None
+        if self._fired:
+            raise psycopg.OperationalError(f"no answer within {self._limit:g} s (watchdog)")
+        return cur
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 def connect(
     url: str,
     repo_id: str | None,
@@ -459,7 +511,7 @@ def connect(
     except psycopg.Error as exc:
         conn.close()
         raise _store_error(url, exc) from exc
-    return conn
+    return Watched(conn, _watchdog_seconds())
 
 
 def setup(url: str, *, schema_name: str = "public", role: str = schema.AGENT_ROLE) -> None:
