@@ -255,12 +255,11 @@ def _read_manifest(hooks_dir: str) -> dict[str, Any]:
 def _audit(paths: RepoPaths, event_type: str, details: dict[str, Any], caller: Any = None) -> None:
     """Record the change when the repo is initialised; hooks can be installed before `init`.
 
-    `caller` (ops.leases.Caller): removing the shared hooks weakens every worktree (issue 12)."""
+    `caller` (ops.leases.Caller): removing the shared hooks weakens every worktree."""
     from .ops.leases import weakening
-    from .state import open_store
-    from .store.sqlite import DB_FILE
+    from .state import is_initialised, open_store
 
-    if not os.path.exists(os.path.join(paths.state_dir, DB_FILE)):
+    if not is_initialised(paths.state_dir):
         return
     store = open_store(paths)
     try:

@@ -60,7 +60,24 @@ def before_write(store: Any) -> None:
 
 
 def open_state_dir(state_dir: str, *, create: bool = False) -> Store:
+    from .store import postgres_config  # no driver import: SQLite pays one stat (SPEC §12)
+
+    pg = postgres_config.selected(state_dir)
+    if pg is not None:
+        return _open_postgres(state_dir, pg, create=create)
     return open_sqlite(state_dir, create=create, after_commit=after_commit)
+
+
+def _open_postgres(state_dir: str, pg: Any, *, create: bool) -> Any:
+    if pg.repo_id is None:
+        raise EnvironmentProblem(
+            f"{pg.url} is selected but this repository has not joined it",
+            "run `switchman-hook init --store URL` in the repository",
+            code="not_initialised",
+        )
+    from .store import postgres
+
+    return postgres.open_store(state_dir, pg.url, pg.repo_id, create=create, after_commit=after_commit)
 
 
 def ensure_excluded(paths: RepoPaths) -> bool:
@@ -87,10 +104,25 @@ def ensure_excluded(paths: RepoPaths) -> bool:
 HISTORY_RESTARTED = "history_restarted"  # the first row of a trail begun by `init --new-history`
 
 
-def init(paths: RepoPaths, mode: str | None = None, *, new_history: bool = False) -> InitResult:
-    """Create state dir, key, policy and schema; register git's worktrees. Idempotent."""
+def init(
+    paths: RepoPaths,
+    mode: str | None = None,
+    *,
+    new_history: bool = False,
+    store_url: str | None = None,
+    repo_id: str | None = None,
+) -> InitResult:
+    """Create state dir, key, policy and schema; register git's worktrees. Idempotent.
+
+    `store_url` (or SWITCHMAN_DATABASE_URL) joins a PostgreSQL store as `repo_id` (default: the
+    oldest root commit); the server holds the audit key, so none is written here."""
     if mode is not None:
         policymod.check_mode(mode, policymod.DEFAULT_MODES)
+    from .store import postgres_config
+
+    store_url = store_url or os.environ.get(postgres_config.URL_ENV)
+    if store_url is not None:
+        repo_id = postgres_config.check_repo_id(repo_id or _known_repo_id(paths) or postgres_config.default_repo_id(paths.root))
     state_dir = paths.state_dir
     previous = _previous_history(paths, new_history)  # refuses before anything is created
     created = not os.path.isdir(state_dir)
@@ -105,6 +137,8 @@ def init(paths: RepoPaths, mode: str | None = None, *, new_history: bool = False
     # Agents often run `init` at the same time: without this, one reads a key file another is
     # still writing (key_malformed) or both append the exclude line.
     with _exclusive(state_dir):
+        if store_url is not None:
+            postgres_config.write_config(state_dir, store_url, repo_id)  # type: ignore[arg-type]
         return _init_locked(paths, mode, created, previous)
 
 
@@ -112,7 +146,7 @@ def _previous_history(paths: RepoPaths, new_history: bool) -> dict[str, Any] | N
     """A checkpoint ref left by a removed store ("start over"): refuse, or set it aside."""
     from .checkpoint import ref
 
-    if os.path.exists(os.path.join(paths.state_dir, DB_FILE)):
+    if is_initialised(paths.state_dir):
         if new_history:
             raise EnvironmentProblem(
                 f"a switchman store exists in {paths.state_dir}; --new-history only starts over after a reset",
@@ -145,6 +179,13 @@ def _previous_history(paths: RepoPaths, new_history: bool) -> dict[str, Any] | N
     }
 
 
+def _known_repo_id(paths: RepoPaths) -> str | None:
+    from .store import postgres_config
+
+    cfg = postgres_config.read_config(paths.state_dir) if os.path.isdir(paths.state_dir) else None
+    return cfg.get("repo_id") if cfg else None
+
+
 @contextmanager
 def _exclusive(directory: str) -> Iterator[None]:
     """An advisory lock on the state directory itself (no lock file left behind)."""
@@ -165,6 +206,11 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool, previous: di
     state_dir = paths.state_dir
     excluded = ensure_excluded(paths)
     db_exists = os.path.exists(os.path.join(state_dir, DB_FILE))
+    from .store import postgres_config
+
+    pg = postgres_config.selected(state_dir)  # the server holds the audit key: none written here
+    if pg is not None:
+        db_exists = True
     early_key = False
     if not db_exists and read_key(state_dir) is None:
         # Key first, database second: a command racing this first init then finds either no
@@ -175,7 +221,7 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool, previous: di
     try:
         has_rows = audit_log.has_rows(store)
         key_created = early_key
-        if read_key(state_dir) is None:
+        if pg is None and read_key(state_dir) is None:
             if has_rows:
                 raise key_missing_error(state_dir)
             create_key(state_dir)
@@ -196,7 +242,7 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool, previous: di
             # Whenever missing (a first init killed half-way, a migrated 0.1.3 store): checkpoints
             # are keyed by it and stay off without it.
             if meta.get(tx, "repo_id") is None:
-                meta.insert(tx, "repo_id", os.urandom(8).hex())
+                meta.insert(tx, "repo_id", pg.repo_id if pg is not None else os.urandom(8).hex())
             if meta.get(tx, "baseline_commits") is None:
                 # History that existed before switchman is exempt from provenance checks; fixed at
                 # the first init so re-running init can never launder newer commits.
@@ -215,7 +261,7 @@ def _init_locked(paths: RepoPaths, mode: str | None, created: bool, previous: di
         from .checkpoint.writer import init_signing
 
         init_signing(paths, store)
-        return InitResult(state_dir, created or not db_exists, key_created, pol.default_mode, excluded, registered)
+        return InitResult(state_dir, created or not db_exists or (pg is not None and not has_rows), key_created, pol.default_mode, excluded, registered)
     finally:
         store.close()
 
@@ -229,8 +275,18 @@ def _ref_tips(paths: RepoPaths) -> list[str]:
     return sorted(set(out.split()))
 
 
+def is_initialised(state_dir: str) -> bool:
+    """A SQLite file, or a PostgreSQL selection this repository joined (`init --store`)."""
+    if os.path.exists(os.path.join(state_dir, DB_FILE)):
+        return True
+    from .store import postgres_config
+
+    pg = postgres_config.selected(state_dir)
+    return pg is not None and pg.repo_id is not None
+
+
 def require_initialised(paths: RepoPaths) -> None:
-    if not os.path.exists(os.path.join(paths.state_dir, DB_FILE)):
+    if not is_initialised(paths.state_dir):
         raise EnvironmentProblem(
             f"switchman is not initialised in {paths.root}",
             "run `switchman-hook init`",

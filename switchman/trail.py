@@ -26,7 +26,9 @@ class Trail(Record):
     @property
     def failures(self) -> list[audit.Failure]:
         """Every failure: the chain's, then the checkpoint's."""
-        return self.chain.failures + (self.checkpoint.failures if self.checkpoint is not None else [])
+        return self.chain.failures + (
+            self.checkpoint.failures if self.checkpoint is not None else []
+        )
 
     @property
     def ok(self) -> bool:
@@ -55,7 +57,12 @@ class Trail(Record):
 
 
 def verify_trail(
-    paths: RepoPaths, store: Store, key: str | None, *, against: str | None = None, contain: bool = False
+    paths: RepoPaths,
+    store: Store,
+    key: str | None,
+    *,
+    against: str | None = None,
+    contain: bool = False,
 ) -> Trail:
     """Chain and checkpoint in one pass over the rows (see checkpoint.verify.verify_log).
 
@@ -67,5 +74,24 @@ def verify_trail(
     except Exception as exc:
         if not contain:
             raise
-        return Trail(audit_log.verify(store.conn, key), None, exc)
-    return Trail(chain, status)
+        return Trail(_server_signed(store, key, audit_log.verify(store.conn, key)), None, exc)
+    return Trail(_server_signed(store, key, chain), status)
+
+
+def _server_signed(store: Any, key: str | None, chain: audit.VerifyResult) -> audit.VerifyResult:
+    """A server store keeps the HMAC key (SPEC §12): it checks the signatures, we the rest."""
+    bad = getattr(store, "bad_signatures", None)
+    if key is not None or bad is None:
+        return chain
+    failures = [f for f in chain.failures if f.reason_code != "key_missing"] + [
+        audit.Failure(
+            rid,
+            seq,
+            "signature_mismatch",
+            f"row {rid} signature does not verify (checked by the server)",
+        )
+        for rid, seq in bad()
+    ]
+    return audit.VerifyResult(
+        not failures, chain.count, failures, chain.last_sequence, chain.last_hash
+    )

@@ -16,8 +16,8 @@ from pathlib import Path
 from testing.cli import Cli
 from testing.git import git, write
 
-FORBIDDEN_AT_IMPORT = ("click", "git", "cryptography", "pathspec")
-FORBIDDEN_IN_PRE_COMMIT = ("click", "git", "pathspec")  # the signed checkpoint needs cryptography
+FORBIDDEN_AT_IMPORT = ("click", "git", "cryptography", "pathspec", "psycopg")
+FORBIDDEN_IN_PRE_COMMIT = ("click", "git", "pathspec", "psycopg")  # the signed checkpoint needs cryptography
 
 
 def imported_modules(code: str, *args: str, cwd: Path | None = None) -> set[str]:

@@ -50,13 +50,14 @@ def _register() -> None:
         leases_cmd,
         monitor_cmd,
         policy_cmd,
+        store_cmd,
         tasks_cmd,
         trust_cmd,
         uninstall_cmd,
         worktrees_cmd,
     )
 
-    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, uninstall_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd, agents_cmd, completion):
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, uninstall_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd, agents_cmd, completion, store_cmd):
         module.register(cli)
 
 

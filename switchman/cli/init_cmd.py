@@ -16,13 +16,17 @@ from .common import chatter, echo, emit_json, get_ctx, json_option
     is_flag=True,
     help="After a deliberate reset: start a fresh store and checkpoint history (recorded as such).",
 )
+@click.option("--store", "store_url", metavar="URL", help="Use a PostgreSQL store (team backend) instead of SQLite.")
+@click.option("--repo-id", metavar="ID", help="Repository id in a shared store (default: the oldest root commit).")
 @json_option
-def init_command(mode: str | None, install_hooks: bool, new_history: bool, as_json: bool) -> None:
+def init_command(
+    mode: str | None, install_hooks: bool, new_history: bool, store_url: str | None, repo_id: str | None, as_json: bool
+) -> None:
     """Create the shared state, audit key and policy; register git's worktrees. Idempotent."""
     from ..state import init
 
     ctx = get_ctx()
-    result = init(ctx.paths, mode, new_history=new_history)
+    result = init(ctx.paths, mode, new_history=new_history, store_url=store_url, repo_id=repo_id)
     hooks = None
     integrator = None
     if install_hooks:
