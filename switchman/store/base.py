@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..errors import BadInput, EnvironmentProblem
+from ..errors import BadInput, EnvironmentProblem, SwitchmanError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..audit import AuditRow
@@ -137,3 +137,28 @@ def store_error(where: str, exc: Exception) -> EnvironmentProblem:
         "run `switchman-hook doctor` to check the store",
         code="store_error",
     )
+
+
+def write_once_keeping_refusals(store: Any, write_once: Callable[[Callable[[Any], T]], T], fn: Callable[[Any], T]) -> T:
+    """Both backends' `Store.write`: `fn` in one transaction (via `write_once`, with its retries).
+
+    A `before_write` the opener set (commands: can the checkpoint that follows be signed?) runs
+    first, so a command that would fail on its key changes nothing. A SwitchmanError rolls
+    everything back; audit events it carries in `keep_events` (a refused action's own record,
+    SPEC §3) are then appended in a transaction of their own.
+    """
+    before = getattr(store, "before_write", None)
+    if before is not None:
+        before(store)
+    try:
+        return write_once(fn)
+    except SwitchmanError as exc:
+        if exc.keep_events:
+            events = exc.keep_events
+
+            def keep(tx: Any) -> None:
+                for ev in events:
+                    tx.audit(**ev)
+
+            write_once(keep)
+        raise

@@ -33,12 +33,12 @@ from psycopg import errors as pgerrors
 
 from .. import faults
 from ..audit import AuditRow, check_events
-from ..errors import EnvironmentProblem, SwitchmanError
+from ..errors import EnvironmentProblem
 from ..jsonutil import dumps
 from ..merkle import entry_leaf
 from . import audit_log
 from . import postgres_schema as schema
-from .base import AfterCommit, not_utf8
+from .base import AfterCommit, not_utf8, write_once_keeping_refusals
 from .postgres_config import redact
 from .postgres_dialect import Compat, params_of, translate
 from .postgres_dialect import row_dict as _dict
@@ -191,6 +191,7 @@ class Store:
         self, state_dir: str, url: str, repo_id: str, conn: Any, after_commit: AfterCommit | None
     ) -> None:
         self.state_dir = state_dir
+        self.before_write: Callable[[Store], None] | None = None  # run before each write (commands)
         self.url = url
         self.repo_id = repo_id
         self.pg = conn
@@ -279,18 +280,7 @@ class Store:
     # -- writes -----------------------------------------------------------------------------
 
     def write(self, fn: Callable[[Tx], T]) -> T:
-        try:
-            return self._write(fn)
-        except SwitchmanError as exc:
-            if exc.keep_events:
-                events = exc.keep_events
-
-                def keep(tx: Tx) -> None:
-                    for ev in events:
-                        tx.audit(**ev)
-
-                self._write(keep)
-            raise
+        return write_once_keeping_refusals(self, self._write, fn)
 
     def _write(self, fn: Callable[[Tx], T]) -> T:
         delay = 0.02

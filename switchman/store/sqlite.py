@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 from .. import faults
 from ..audit import AuditRow
-from ..errors import EnvironmentProblem, SwitchmanError
+from ..errors import EnvironmentProblem
 from . import sqlite_audit
 from . import sqlite_schema as schema
-from .base import AfterCommit, locked_error, not_utf8, store_error
+from .base import AfterCommit, locked_error, not_utf8, store_error, write_once_keeping_refusals
 
 DB_FILE = "switchman.db"
 
@@ -227,20 +227,7 @@ class Store:
         A SwitchmanError rolls everything back; audit events it carries in `keep_events`
         (a refused action's own record, SPEC §3) are then appended in a transaction of their own.
         """
-        if self.before_write is not None:
-            self.before_write(self)
-        try:
-            return self._write(fn)
-        except SwitchmanError as exc:
-            if exc.keep_events:
-                events = exc.keep_events
-
-                def keep(tx: Tx) -> None:
-                    for ev in events:
-                        tx.audit(**ev)
-
-                self._write(keep)
-            raise
+        return write_once_keeping_refusals(self, self._write, fn)
 
     def _write(self, fn: Callable[[Tx], T], *, audited: bool = True) -> T:
         # One deadline for the whole wait: each retry may only use what is left of it, so a
