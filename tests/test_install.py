@@ -452,17 +452,10 @@ def test_build_ships_the_template(tmp_path: Path) -> None:
 
     Built from a copy of the tree, so the checkout is never written to.
     """
-    root = Path(__file__).resolve().parent.parent
-    src = tmp_path / "src"
-    shutil.copytree(root / "switchman", src / "switchman", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(root / "hooks", src / "hooks")
-    shutil.copy(root / "pyproject.toml", src)
-    out = tmp_path / "build"
-    proc = subprocess.run(
-        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "-d", str(out)],
-        cwd=src, capture_output=True, text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    from testing.build import ROOT as root
+    from testing.build import build_py
+
+    out = build_py(tmp_path)
     assert (out / "switchman" / "_hooks" / "hook.sh").read_bytes() == (root / "hooks" / "hook.sh").read_bytes()
     assert (out / "switchman" / "install.py").exists() and (out / "switchman" / "store" / "__init__.py").exists()
 

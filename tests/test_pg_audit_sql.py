@@ -175,21 +175,10 @@ def test_a_non_utf8_database_is_refused(pg_cluster) -> None:  # noqa: F811
 @pytest.mark.slow
 def test_build_ships_the_sql(tmp_path) -> None:
     """pyproject's package-data puts pg_audit.sql into the wheel (built from a copy of the tree)."""
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    src = tmp_path / "src"
-    shutil.copytree(root / "switchman", src / "switchman", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(root / "hooks", src / "hooks")
-    shutil.copy(root / "pyproject.toml", src)
-    out = tmp_path / "build"
-    proc = subprocess.run(
-        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "-d", str(out)],
-        cwd=src, capture_output=True, text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    from testing.build import ROOT as root
+    from testing.build import build_py
+
+    out = build_py(tmp_path)
     shipped = out / "switchman" / "store" / "pg_audit.sql"
     assert shipped.read_bytes() == (root / "switchman" / "store" / "pg_audit.sql").read_bytes()
