@@ -1,4 +1,8 @@
-"""`whoami`, `check`, `agent-hook claude-code|install|uninstall` (SPEC §13)."""
+"""`whoami`, `check`, `agent-hook claude-code|install|uninstall` (SPEC §13).
+
+What `whoami` and `check` compute and print is `agents_view`'s: `cli.fast` answers the same
+commands without click (the console script tries it first).
+"""
 
 from __future__ import annotations
 
@@ -7,43 +11,21 @@ import sys
 
 import click
 
+from . import agents_view
 from .common import echo, emit_json, get_ctx, json_option
 from .completion import complete_worktrees
-
-
-def _window_and_globs() -> tuple[float, tuple[str, ...]]:
-    from .. import policy as policymod
-    from ..gates.common import stale_minutes
-
-    state_dir = get_ctx().store.state_dir
-    pol = policymod.load(state_dir)
-    return stale_minutes(state_dir, pol), pol.allowed_generated_paths
 
 
 @click.command("whoami")
 @json_option
 def whoami_command(as_json: bool) -> None:
     """This worktree: its mode, compliance, lease, task, scope and claims."""
-    from ..ops import agents
-
-    ctx = get_ctx()
-    window, _ = _window_and_globs()
-    data = agents.whoami(ctx.store, ctx.paths.toplevel, window)
+    data = agents_view.whoami(get_ctx())
     if as_json:
         emit_json(data)
         return
-    lease = data["lease"]
-    echo(f"worktree {data['worktree']} ({data['mode']}, {data['compliance_state']})")
-    if lease is None:
-        echo(f"no active lease — `switchman-hook lease next {data['worktree']}`")
-        return
-    echo(f"lease {lease.id}{' (STALE)' if lease.stale else ''}: task {lease.task_id} ({data['task'].title})")
-    for p in data["scope"]["allowed_paths"]:
-        echo(f"  scope: {p}")
-    for t in data["scope"]["subsystem_tags"]:
-        echo(f"  subsystem: #{t}")
-    for c in data["claims"]:
-        echo(f"  claim: {c}")
+    for line in agents_view.whoami_lines(data):
+        echo(line)
 
 
 @click.command("check")
@@ -52,25 +34,12 @@ def whoami_command(as_json: bool) -> None:
 @json_option
 def check_command(paths: tuple[str, ...], worktree: str | None, as_json: bool) -> None:
     """Would the commit gate allow PATHS in this worktree now? Exit 1 if any is refused."""
-    from ..ops import agents
-    from ..reasons import text
-
-    ctx = get_ctx()
-    window, globs = _window_and_globs()
-    data = agents.check(
-        ctx.store, paths, toplevel=ctx.paths.toplevel, cwd=ctx.cwd, worktree=worktree, stale_minutes=window, generated_globs=globs
-    )
+    data = agents_view.check(get_ctx(), paths, worktree)
     if as_json:
-        # SPEC §13's keys exactly: the fix is for the human output and the agent hook.
-        emit_json({**data, "paths": [{k: v for k, v in r.items() if k != "fix"} for r in data["paths"]]})
+        emit_json(agents_view.check_doc(data))
     else:
-        for row in data["paths"]:
-            verdict = "allowed" if row["allowed"] else "refused"
-            holder = row["holder"] or {}
-            held = f" — held by task {holder['task_id']} in {holder['worktree']}" if not row["allowed"] and holder.get("task_id") else ""
-            echo(f"{row['path']}: {verdict} [{row['reason_code']}] {text(row['reason_code'])}{held}")
-            if row["fix"]:
-                echo(f"    fix: {row['fix']}")
+        for line in agents_view.check_lines(data):
+            echo(line)
     if not data["ok"]:
         raise click.exceptions.Exit(1)
 

@@ -13,43 +13,9 @@ import click
 from ..cli_quote import shown
 from ..jsonutil import dumps
 from ..models import to_dict
+from .context import Ctx as Ctx  # re-exported: commands find it on the click context
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Ctx:
-    """Lazily located repo and opened store for the directory given by `-C` (or the cwd)."""
-
-    def __init__(self, directory: str | None) -> None:
-        self.cwd = os.path.abspath(directory) if directory else os.getcwd()
-        self._paths = None
-        self._store = None
-        self.json = False
-
-    @property
-    def paths(self):  # type: ignore[no-untyped-def]
-        if self._paths is None:
-            from ..repo import locate
-
-            if not os.path.isdir(self.cwd):
-                from ..errors import BadInput
-
-                raise BadInput(f"-C {self.cwd}: no such directory", "pass an existing directory")
-            self._paths = locate(self.cwd)
-        return self._paths
-
-    @property
-    def store(self):  # type: ignore[no-untyped-def]
-        if self._store is None:
-            from ..state import open_store
-
-            self._store = open_store(self.paths, check_signer=True)
-        return self._store
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
 
 # SQLite integers are 64-bit: a larger number is bad input (exit 2), not an OverflowError.

@@ -67,7 +67,7 @@ def completion_command(shell: str) -> None:
     """Print the shell completion script: eval "$(switchman-hook completion bash)"."""
     from click.shell_completion import get_completion_class
 
-    from . import cli
+    from . import cli  # the click group (`switchman.cli` loads it from `cli.app`)
 
     cls = get_completion_class(shell)
     assert cls is not None
