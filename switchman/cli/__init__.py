@@ -1,7 +1,10 @@
 """The `switchman-hook` console script.
 
-Importing this package stays cheap: `main` and `cli` (the click entry point and group, for
-in-process callers) are loaded from `cli.app` on first use.
+`entry` first offers the invocation to `cli.fast`, which answers `check`, `whoami` and
+`agent-hook claude-code` (what an agent runs before every edit) without importing click; every
+other invocation, and anything `fast` is not sure of, goes to the click application in
+`cli.app`. Importing this package stays cheap for that reason: `main` and `cli` (the click
+entry point and group, for in-process callers) are loaded from `cli.app` on first use.
 """
 
 from __future__ import annotations
@@ -11,9 +14,14 @@ from typing import Any
 
 
 def entry() -> None:
-    from .app import main
+    from .fast import run
 
-    sys.exit(main())
+    code = run(sys.argv[1:])
+    if code is None:
+        from .app import main
+
+        code = main()
+    sys.exit(code)
 
 
 def __getattr__(name: str) -> Any:

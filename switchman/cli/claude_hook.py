@@ -74,9 +74,8 @@ def _session_worktree(store: Any, common_dir: str, cwd: str) -> Any:
 def decide(raw: str) -> str | None:
     """The deny reason for this call, or None to allow it."""
     from ..errors import SwitchmanError
-    from ..gates.common import stale_minutes
     from ..ops import agents
-    from ..policy import load
+    from ..policy import load, stale_minutes  # the gates' own window (gates.common re-exports it)
     from ..repo import locate
     from ..state import open_store
 
