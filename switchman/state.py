@@ -14,10 +14,8 @@ from .models import Worktree
 from .ops import worktrees as wtops
 from .records import Record, factory
 from .repo import RepoPaths, git_env, list_worktrees, locate, run_git
-from .store import audit_log, meta
 from .store.sqlite import DB_FILE, Store
 from .store.sqlite import open_store as open_sqlite
-from .store.sqlite_audit import create_key, key_missing_error, read_key
 
 EXCLUDE_LINE = "/.switchman/"
 
@@ -203,6 +201,11 @@ def _exclusive(directory: str) -> Iterator[None]:
 
 
 def _init_locked(paths: RepoPaths, mode: str | None, created: bool, previous: dict[str, Any] | None = None) -> InitResult:
+    # Here, not at the top: they load `audit` (hashlib/OpenSSL), which opening a store for a
+    # read-only command (`check`, `whoami`) does not need.
+    from .store import audit_log, meta
+    from .store.sqlite_audit import create_key, key_missing_error, read_key
+
     state_dir = paths.state_dir
     excluded = ensure_excluded(paths)
     db_exists = os.path.exists(os.path.join(state_dir, DB_FILE))

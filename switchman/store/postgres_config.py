@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from typing import NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import BadInput, EnvironmentProblem
 
@@ -28,6 +26,8 @@ class Selected(NamedTuple):
 
 def redact(url: str) -> str:
     """The URL without a password (what we record and print)."""
+    from urllib.parse import urlsplit, urlunsplit  # not on the SQLite path, which only stats
+
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -103,6 +103,8 @@ def check_repo_id(repo_id: str) -> str:
 
 def default_repo_id(root: str) -> str:
     """The oldest root commit's oid (`git rev-list --max-parents=0 HEAD`, last line)."""
+    import subprocess  # here only: every store open reads this module (~3 ms of import)
+
     out = subprocess.run(
         ["git", "rev-list", "--max-parents=0", "HEAD"], cwd=root, capture_output=True, check=False
     )

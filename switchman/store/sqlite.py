@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import faults
-from ..audit import AuditRow
 from ..errors import EnvironmentProblem
-from . import sqlite_audit
 from . import sqlite_schema as schema
 from .base import AfterCommit, locked_error, not_utf8, store_error, write_once_keeping_refusals
+
+if TYPE_CHECKING:
+    from ..audit import AuditRow
+
+# `sqlite_audit` (which loads `audit`, hence hashlib/OpenSSL) and `random` are imported where they
+# are used: a read-only command (`check`, `whoami`) never appends, signs or retries.
 
 DB_FILE = "switchman.db"
 
@@ -85,6 +88,8 @@ class Tx:
         """`audit` for a batch (one chain-head read, one insert, one Merkle fold)."""
         if not events:
             return []
+        from . import sqlite_audit
+
         rows = sqlite_audit.append_many(self.conn, self.store.key(), events)
         self.appended.extend(rows)
         if faults.ACTIVE:  # fault point (crash harness): per row, as `audit` hits it
@@ -93,6 +98,8 @@ class Tx:
         return rows
 
     def audit(self, event_type: str, status: str = "info", **fields: Any) -> AuditRow:
+        from . import sqlite_audit
+
         row = sqlite_audit.append_many(self.conn, self.store.key(), [{"event_type": event_type, "status": status, **fields}])[0]
         self.appended.append(row)
         if faults.ACTIVE:  # fault point (crash harness): audit row appended, not committed
@@ -177,6 +184,8 @@ class Store:
 
     def key(self) -> str:
         if self._key is None:
+            from . import sqlite_audit
+
             key = sqlite_audit.read_key(self.state_dir)
             if key is None:
                 raise sqlite_audit.key_missing_error(self.state_dir)
@@ -249,6 +258,8 @@ class Store:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
+        import random
+
         time.sleep(min(remaining, delay * (1 + random.random())))
         remaining = deadline - time.monotonic()
         self.conn.execute(f"PRAGMA busy_timeout = {max(1, int(remaining * 1000))}")
