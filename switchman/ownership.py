@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import reasons
-from .globs.matcher import Matcher
+from .globs.matcher import FocusedMatcher, Matcher
 from .records import Record, factory
 
 ALLOWED = reasons.ALLOWED
@@ -53,8 +53,8 @@ class OwnershipContext(Record, frozen=False):
     leftovers: dict[str, dict[str, Any]] = factory(dict)
     # path -> the blob ids it had, uncommitted, when that task completed (what the leftover covers)
     leftover_blobs: dict[str, frozenset[str]] = factory(dict)
-    own_scope: Matcher | None = None
-    other_scopes: list[tuple[Matcher, dict[str, Any]]] = factory(list)
+    own_scope: Matcher | FocusedMatcher | None = None
+    other_scopes: list[tuple[Matcher | FocusedMatcher, dict[str, Any]]] = factory(list)
     generated: Matcher | None = None
 
     def judge(self, path: str, blob: str | None = None) -> Decision:

@@ -14,7 +14,8 @@ when a pattern with glob characters is compiled.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import compress
 
 from .nfa import tokens_match
 from .syntax import MAX_GLOB_LEN, Glob, parse, pathspec_regex
@@ -307,3 +308,75 @@ def cached_matcher(patterns: Iterable[str]) -> Matcher:
             _MATCHERS.clear()
         m = _MATCHERS[key] = Matcher(key)
     return m
+
+
+# --- a matcher for a few known paths -------------------------------------------------------------
+
+# Every line of a text of simple patterns (see `_SIMPLE`), checked in one C-level pass.
+_ALL_SIMPLE = re.compile(rf"(?:{_SIMPLE.pattern}\n)*{_SIMPLE.pattern}", re.M)  # re.M: `$` ends each line
+# One match per line of simple patterns: the literal text before its first `*` or `?` (all of it
+# for a literal), or "" for a pattern with no slash but a trailing one (it matches at any depth).
+_HEAD = re.compile(r"^(?:[^/\n]+/?$)?/?([^*?\n]*)[^\n]*", re.M)
+
+
+def candidates(patterns: Sequence[str], paths: Iterable[str]) -> list[str] | None:
+    """The patterns (in order) that may match one of `paths`, or None when some pattern is not
+    simple (`_SIMPLE`): then only a whole `Matcher` may parse, validate and judge them.
+
+    An anchored simple pattern matches only paths that begin with its literal head (the text
+    before its first `*` or `?`, or all of it), itself or as a directory; every anchored pattern
+    whose head begins none of `paths` is left out. Unanchored ones are all kept. Two regex
+    passes over the joined text instead of classifying each pattern in Python: a fraction of
+    building a `Matcher` of 5,000 scopes (benchmarks/README.md, "check").
+    """
+    if not patterns:
+        return []
+    joined = "\n".join(patterns)
+    if (
+        joined.count("\n") != len(patterns) - 1  # a pattern holding a newline is not simple
+        or max(map(len, patterns)) > MAX_GLOB_LEN
+        or _ALL_SIMPLE.fullmatch(joined) is None
+    ):
+        return None
+    starts = {p[:i] for p in paths for i in range(len(p) + 1)}  # "" too: unanchored ones stay
+    heads = _HEAD.findall(joined)
+    if len(heads) != len(patterns):
+        return None
+    return list(compress(patterns, map(starts.__contains__, heads)))
+
+
+class FocusedMatcher:
+    """`Matcher(patterns)`'s answers for every path, built for a few paths known in advance.
+
+    Those paths are judged by a `Matcher` of the `candidates` alone (the earliest matching
+    pattern is the same: every pattern left out matches none of them); any other path by the
+    whole `cached_matcher(patterns)`, built the first time one is asked about.
+    """
+
+    __slots__ = ("patterns", "_known", "_few", "_whole")
+
+    def __init__(self, patterns: Iterable[str], paths: Iterable[str]) -> None:
+        self.patterns: tuple[str, ...] = tuple(patterns)
+        self._known = frozenset(paths)
+        few = candidates(self.patterns, self._known)
+        self._few = Matcher(few) if few is not None else None
+        self._whole: Matcher | None = None if few is not None else cached_matcher(self.patterns)
+
+    def _for(self, path: str) -> Matcher:
+        if self._few is not None and path in self._known:
+            return self._few
+        if self._whole is None:
+            self._whole = cached_matcher(self.patterns)
+        return self._whole
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def __repr__(self) -> str:
+        return f"FocusedMatcher({list(self.patterns)!r}, {sorted(self._known)!r})"
+
+    def match(self, path: str) -> bool:
+        return self._for(path).match(path)
+
+    def first_match(self, path: str) -> str | None:
+        return self._for(path).first_match(path)

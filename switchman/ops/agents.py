@@ -4,7 +4,8 @@
 git knows but the store does not is an error naming `worktree sync`). `check` judges exactly as
 the commit gate does: the same `load_context` over the same policy globs and stale window, the
 same `OwnershipContext.judge` (or `judge_integrator` in an integrator worktree), paths through
-`paths.normalize`.
+`paths.normalize`; only its scope matchers are built for the judged paths (`FocusedMatcher`,
+the same answers).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def check(
         except BadInput as exc:
             normalised.append((raw, None, exc.code))
     judged = [n for _, n, _ in normalised if n is not None]
-    ctx = load_context(db, wt.name, judged, stale_minutes=stale_minutes, generated_globs=generated_globs)
+    # Focused: these few paths are judged once, so no scope glob is indexed for other paths.
+    ctx = load_context(db, wt.name, judged, stale_minutes=stale_minutes, generated_globs=generated_globs, focused=True)
     judge = judge_for(wt.enforcement_mode, ctx)
     rows = []
     for raw, path, code in normalised:
