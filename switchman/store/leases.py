@@ -9,7 +9,7 @@ from ..errors import BadInput, NotFound
 from ..models import Lease, Reservation, from_row
 from ..policy import DEFAULT_STALE_MINUTES
 from ..timeutil import parse_ts
-from .base import decoded, tuples
+from .base import decoded_rows, tuples
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import Reader, Tx
@@ -128,14 +128,13 @@ def path_scopes(db: Reader) -> list[tuple[Any, ...]]:
 
     Tuples, not dicts: a scope check reads every active reservation, thousands on a busy repository.
     """
-    return [
-        decoded(t)
-        for t in tuples(
+    return decoded_rows(
+        tuples(
             db,
             "SELECT lease_id, task_id, worktree, scope_pattern FROM scope_reservations "
             "WHERE released_at IS NULL AND ownership_level = 'path_scope' AND scope_pattern IS NOT NULL ORDER BY id",
         )
-    ]
+    )
 
 
 def insert_reservation(
