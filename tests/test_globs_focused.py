@@ -1,15 +1,21 @@
 """`FocusedMatcher` (what `check` judges scopes with) against the reference it stands in for:
 `Matcher` over the same patterns, for the paths it was built for and for any other path, and
-`candidates` never leaving out a pattern that matches one of its paths."""
+`candidates` never leaving out a pattern that matches one of its paths; `Matcher(automaton=True)`
+(what it judges the candidates with) against the regex-compiling `Matcher`, and the pathspec
+check it skips for simple patterns never refusing one."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from switchman.errors import BadInput
-from switchman.globs.matcher import FocusedMatcher, Matcher, candidates
+from switchman.globs.matcher import _SIMPLE, FocusedMatcher, Matcher, candidates
+from switchman.globs.syntax import parse, parse_unvalidated
 
 # Simple segments (the fast classification) and others: classes, escapes, dots, odd characters.
 SEGS = ["a", "b", "ab", "a.x", "*", "?", "**", "*.x", "a*", "b?", "[ab]", "\\*", ".", "..", "", "a b", "é", "a\nb"]
@@ -121,3 +127,41 @@ def test_many_scopes_of_the_shapes_agents_reserve() -> None:
         focused = FocusedMatcher(pats, known)
         assert [focused.first_match(p) for p in known] == [whole.first_match(p) for p in known]
     assert any(whole.first_match(p) for p in paths) and not all(whole.first_match(p) for p in paths)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(st.lists(patterns(), max_size=8), st.lists(patterns(SIMPLE_SEGS), max_size=8)),
+    st.lists(st.one_of(paths_st, simple_paths_st), min_size=1, max_size=8),
+)
+def test_automaton_matcher_answers_as_the_regex_one(pats: list[str], paths: list[str]) -> None:
+    whole = built(Matcher, pats)
+    if not isinstance(whole, Matcher):
+        return
+    auto = Matcher(pats, automaton=True)
+    for path in paths:
+        assert auto.first_match(path) == whole.first_match(path), (pats, path)
+        assert auto.match(path) == whole.match(path), (pats, path)
+
+
+@settings(max_examples=500, deadline=None)
+@given(patterns(SIMPLE_SEGS + ["a.b", "x-y", "~", "+", "=", ",", "@", "%", "_"]))
+def test_simple_patterns_parse_the_same_without_pathspec(p: str) -> None:
+    if _SIMPLE.fullmatch(p) is None:
+        return
+    g = parse(p)  # pathspec accepts every simple pattern (parse would raise otherwise)
+    u = parse_unvalidated(p)
+    assert [getattr(u, k) for k in g.__slots__] == [getattr(g, k) for k in g.__slots__]
+
+
+def test_focused_matcher_never_imports_pathspec_for_simple_globs() -> None:
+    code = (
+        "import sys\n"
+        "from switchman.globs.matcher import FocusedMatcher\n"
+        "m = FocusedMatcher(['src/a/*.py', 'src/b/gen_?.py', '*.md', 'docs/**/x'], ['src/a/x.py', 'src/b/gen_1.py', 'docs/q/x'])\n"
+        "assert m.first_match('src/a/x.py') == 'src/a/*.py' and m.first_match('src/b/gen_1.py') == 'src/b/gen_?.py'\n"
+        "assert m.first_match('docs/q/x') == 'docs/**/x'\n"
+        "print('pathspec' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from itertools import compress
 
 from .nfa import tokens_match
-from .syntax import MAX_GLOB_LEN, Glob, parse, pathspec_regex
+from .syntax import MAX_GLOB_LEN, Glob, parse, parse_unvalidated, pathspec_regex
 
 
 class _GlobGroup:
@@ -26,12 +26,12 @@ class _GlobGroup:
 
     __slots__ = ("members", "combined", "has_auto")
 
-    def __init__(self, members: list[tuple[int, Glob]]) -> None:
+    def __init__(self, members: list[tuple[int, Glob]], regex: bool = True) -> None:
         self.members: list[tuple[int, Glob, re.Pattern[str] | None]] = []
         sources: list[str] = []
         for idx, g in sorted(members, key=lambda m: m[0]):
             rx = None
-            if g.regex_ok:
+            if regex and g.regex_ok:
                 src = pathspec_regex(g.norm)
                 rx = re.compile(src)
                 sources.append(src)
@@ -147,10 +147,13 @@ class Matcher:
     compiled buckets it actually reaches: O(K log N), not O(K x N).
     """
 
-    __slots__ = ("patterns", "_exact", "_under", "_name_any", "_name_inner", "_beneath", "_buckets", "_deep", "_general")
+    __slots__ = ("patterns", "_exact", "_under", "_name_any", "_name_inner", "_beneath", "_buckets", "_deep", "_general", "_regex")
 
-    def __init__(self, patterns: Iterable[str]) -> None:
+    def __init__(self, patterns: Iterable[str], *, automaton: bool = False) -> None:
+        """`automaton`: judge globs with the reference automaton alone, and parse the simple
+        ones without pathspec (never imported then): for a few patterns and paths (`FocusedMatcher`)."""
         self.patterns: tuple[str, ...] = tuple(patterns)
+        self._regex = not automaton
         self._exact: dict[str, int] = {}  # anchored literal: the path itself
         self._under: dict[str, int] = {}  # anchored literal: anything beneath it
         self._name_any: dict[str, int] = {}  # slashless literal: any component
@@ -196,7 +199,7 @@ class Matcher:
             else:
                 grouped.setdefault(g.first, []).append((idx, g))
         parsed_general = grouped.pop(None, None)
-        self._buckets = {k: _GlobGroup(v) for k, v in grouped.items()}
+        self._buckets = {k: _GlobGroup(v, self._regex) for k, v in grouped.items()}
         self._deep = deep
         # Compiled on first use (the parsed ones too, so there is one group to consult).
         pending = [*general, *((i, g, "") for i, g in parsed_general or [])]
@@ -226,7 +229,8 @@ class Matcher:
             group[:] = [(idx, raw, _needle(raw.strip("/")[cut:])) for idx, raw, _ in group]
         if not any(needle in path for _, _, needle in group):
             return None  # no member can match this path: stay uncompiled
-        compiled = _GlobGroup([(idx, parse(raw)) for idx, raw, _ in group])
+        read = parse if self._regex else parse_unvalidated  # simple patterns: pathspec accepts them all
+        compiled = _GlobGroup([(idx, read(raw)) for idx, raw, _ in group], self._regex)
         self._deep[key] = compiled
         return compiled
 
@@ -236,7 +240,8 @@ class Matcher:
             return group
         if not any(needle in path for _, _, needle in group):
             return None
-        compiled = _GlobGroup([(idx, g if isinstance(g, Glob) else parse(g)) for idx, g, _ in group])
+        read = parse if self._regex else parse_unvalidated
+        compiled = _GlobGroup([(idx, g if isinstance(g, Glob) else read(g)) for idx, g, _ in group], self._regex)
         self._general = compiled
         return compiled
 
@@ -349,8 +354,9 @@ class FocusedMatcher:
     """`Matcher(patterns)`'s answers for every path, built for a few paths known in advance.
 
     Those paths are judged by a `Matcher` of the `candidates` alone (the earliest matching
-    pattern is the same: every pattern left out matches none of them); any other path by the
-    whole `cached_matcher(patterns)`, built the first time one is asked about.
+    pattern is the same: every pattern left out matches none of them), with the reference
+    automaton, so pathspec is not imported for them; any other path by the whole
+    `cached_matcher(patterns)`, built the first time one is asked about.
     """
 
     __slots__ = ("patterns", "_known", "_few", "_whole")
@@ -359,7 +365,7 @@ class FocusedMatcher:
         self.patterns: tuple[str, ...] = tuple(patterns)
         self._known = frozenset(paths)
         few = candidates(self.patterns, self._known)
-        self._few = Matcher(few) if few is not None else None
+        self._few = Matcher(few, automaton=True) if few is not None else None
         self._whole: Matcher | None = None if few is not None else cached_matcher(self.patterns)
 
     def _for(self, path: str) -> Matcher:
