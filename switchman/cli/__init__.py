@@ -14,14 +14,14 @@ from typing import Any
 
 
 def entry() -> None:
-    from .fast import run
+    from .fast import leave, run
 
     code = run(sys.argv[1:])
     if code is None:
         from .app import main
 
-        code = main()
-    sys.exit(code)
+        sys.exit(main())
+    leave(code)
 
 
 def __getattr__(name: str) -> Any:
