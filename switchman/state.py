@@ -11,7 +11,6 @@ from . import policy as policymod
 from .errors import EnvironmentProblem
 from .jsonutil import dumps
 from .models import Worktree
-from .ops import worktrees as wtops
 from .records import Record, factory
 from .repo import RepoPaths, git_env, list_worktrees, locate, run_git
 from .store.sqlite import DB_FILE, Store
@@ -201,8 +200,9 @@ def _exclusive(directory: str) -> Iterator[None]:
 
 
 def _init_locked(paths: RepoPaths, mode: str | None, created: bool, previous: dict[str, Any] | None = None) -> InitResult:
-    # Here, not at the top: they load `audit` (hashlib/OpenSSL), which opening a store for a
-    # read-only command (`check`, `whoami`) does not need.
+    # Here, not at the top: opening a store for a read-only command (`check`, `whoami`) needs
+    # none of them (`audit` loads hashlib/OpenSSL; ops.worktrees the snapshot tables).
+    from .ops import worktrees as wtops
     from .store import audit_log, meta
     from .store.sqlite_audit import create_key, key_missing_error, read_key
 

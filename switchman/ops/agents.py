@@ -21,7 +21,6 @@ from ..paths import normalize
 from ..repo import run_git
 from ..store import claims as claimstore
 from ..store import leases as leasestore
-from ..store import tasks as taskstore
 from ..store import worktrees as wtstore
 from ..store.base import Reader
 from .claims import load_context
@@ -43,6 +42,8 @@ def worktree_at(db: Reader, toplevel: str | None, ref: str | None = None) -> Any
 
 def whoami(db: Reader, toplevel: str | None, stale_minutes: float) -> dict[str, Any]:
     """`{worktree, mode, compliance_state, lease, task, scope: {allowed_paths, subsystem_tags}, claims}`."""
+    from ..store import tasks as taskstore  # here: `check` needs no task rows (nor specs)
+
     wt = worktree_at(db, toplevel)
     lease = leasestore.active_for_worktree(db, wt.name, stale_minutes)
     task = taskstore.get(db, lease.task_id) if lease is not None else None

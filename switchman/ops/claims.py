@@ -11,11 +11,9 @@ from ..models import Claim
 from ..ownership import LeaseInfo, OwnershipContext
 from ..store import claims as claimstore
 from ..store import leases as leasestore
-from ..store import tasks as taskstore
 from ..store import worktrees as wtstore
 from ..store.base import Reader, Store, Tx
 from ..timeutil import now_iso
-from . import leases as leaseops
 
 
 def claim(store: Store, task_id: str, worktree_ref: str, paths: list[str], agent: str | None = None) -> list[Claim]:
@@ -24,6 +22,9 @@ def claim(store: Store, task_id: str, worktree_ref: str, paths: list[str], agent
     A pending task without a lease is leased to the worktree first (as switchman-dev did).
     Paths inside another active lease's reserved scope are refused like claimed ones.
     """
+    # Imported here, as in release*: `check` loads this module for `load_context` alone.
+    from ..store import tasks as taskstore
+    from . import leases as leaseops
 
     def fn(tx: Tx) -> list[Claim]:
         wt = wtstore.require(tx, worktree_ref)
@@ -95,10 +96,14 @@ def claim(store: Store, task_id: str, worktree_ref: str, paths: list[str], agent
 
 
 def release_for_task(tx: Tx, task_id: str) -> list[Claim]:
+    from . import leases as leaseops
+
     return leaseops.audit_released(tx, claimstore.release_for_task(tx, task_id, now_iso()))
 
 
 def release(store: Store, task_id: str) -> list[Claim]:
+    from ..store import tasks as taskstore
+
     def fn(tx: Tx) -> list[Claim]:
         taskstore.require(tx, task_id)
         return release_for_task(tx, task_id)
