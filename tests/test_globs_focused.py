@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from switchman.errors import BadInput
-from switchman.globs.matcher import _SIMPLE, FocusedMatcher, Matcher, candidates
+from switchman.globs.matcher import _SIMPLE, FocusedMatcher, Matcher, _all_simple, candidates
 from switchman.globs.syntax import parse, parse_unvalidated
 
 # Simple segments (the fast classification) and others: classes, escapes, dots, odd characters.
@@ -165,3 +165,17 @@ def test_focused_matcher_never_imports_pathspec_for_simple_globs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.text(alphabet="ab./*?-_ é[\\", max_size=8), min_size=1, max_size=6))
+def test_all_simple_is_simple_line_by_line(pats: list[str]) -> None:
+    assert _all_simple("\n".join(pats)) == all(_SIMPLE.fullmatch(p) is not None for p in pats), pats
+
+
+@pytest.mark.parametrize(
+    "pats",
+    [["a"], ["/a/"], ["a", "/"], ["a//b"], [""], ["a", ""], ["./a"], ["a/."], ["a/../b"], [".."], ["..a", "a.."], ["/.x"], ["a b"], ["é"], ["a/", "/b"]],
+)
+def test_all_simple_table(pats: list[str]) -> None:
+    assert _all_simple("\n".join(pats)) == all(_SIMPLE.fullmatch(p) is not None for p in pats)
