@@ -21,6 +21,7 @@ from ..errors import EnvironmentProblem
 from . import sqlite_audit
 from . import sqlite_schema as schema
 from .base import AfterCommit, locked_error, not_utf8, store_error, write_once_keeping_refusals
+from .postgres_config import machine_id
 
 DB_FILE = "switchman.db"
 
@@ -54,10 +55,16 @@ def _decode_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
 class Tx:
     """A write transaction in progress: execute SQL and append audit rows (`base.Tx`)."""
 
+    shared = False
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn = store.conn
         self.appended: list[AuditRow] = []
+
+    @property
+    def machine(self) -> str:
+        return self.store.machine
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         cur = self.conn.execute(sql, params)
@@ -111,6 +118,17 @@ class Store:
         self.after_commit = after_commit
         self.before_write: Callable[[Store], None] | None = None  # run before each write (commands)
         self._key: str | None = None
+        self._machine: str | None = None
+
+    # One machine's file: a worktree is known by its path alone (`base.Reader.shared`).
+    shared = False
+
+    @property
+    def machine(self) -> str:
+        """This machine's id (recorded on worktree rows), read on first use: hooks rarely need it."""
+        if self._machine is None:
+            self._machine = machine_id()
+        return self._machine
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -164,7 +182,7 @@ class Store:
                 code="schema_too_new",
             )
         if version < schema.SCHEMA_VERSION:
-            self._write(lambda tx: schema.migrate(tx.conn), audited=False)
+            self._write(lambda tx: schema.migrate(tx.conn, self.machine), audited=False)
 
     @property
     def db_path(self) -> str:
