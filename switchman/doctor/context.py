@@ -122,9 +122,16 @@ class Ctx:
         return [w for w in self.git_worktrees if not w.bare and w.path and os.path.isdir(w.path)]
 
     def registered(self) -> list[dict[str, Any]]:
+        """This machine's registered worktrees (on a shared store the others' paths mean nothing here)."""
         if self.store is None or not self.has_table("worktrees"):
             return []
-        return worktrees.rows(self.store)
+        return worktrees.local_rows(self.store)
+
+    def registered_names(self) -> set[str]:
+        """Every registered worktree name, on every machine."""
+        if self.store is None or not self.has_table("worktrees"):
+            return set()
+        return {r["name"] for r in worktrees.rows(self.store)}
 
     def stale_window(self) -> float:
         """policy.stale_minutes; a broken policy is the policy check's to report, so the default here."""
