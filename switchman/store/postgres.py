@@ -282,6 +282,15 @@ class Store:
         rows = self.pg.execute("SELECT id, sequence FROM switchman_bad_signatures()").fetchall()
         return [(r[0], r[1]) for r in rows]
 
+    def server_head(self) -> tuple[int, str | None]:
+        """(last sequence, last entry hash) as the server's head row records them: the chain
+        must end there (a deleted tail shows, whichever clone asks, even one whose own
+        checkpoint is older than the deleted rows)."""
+        row = self.pg.execute(
+            "SELECT next_sequence - 1, last_hash FROM switchman_repos WHERE repo_id = %s", (self.repo_id,)
+        ).fetchone()
+        return (int(row[0]), row[1]) if row is not None else (0, None)
+
     # -- reads ------------------------------------------------------------------------------
 
     def _cursor(self, sql: str, params: Any) -> Any:
