@@ -172,3 +172,20 @@ def test_a_deleted_tail_is_detected_from_either_side(team: Team) -> None:
         codes = {f["reason_code"] for f in res.json["failures"]}
         assert "server_head_mismatch" in codes, res.out
     assert "log_shorter_than_checkpoint" in codes_of(team.a)  # A's own checkpoint covered the row
+
+
+def test_each_machine_signs_with_its_own_key_and_rotates_only_its_own(team: Team) -> None:
+    a, b = team.a, team.b
+    ka, kb = a.cli.json("audit", "pubkey"), b.cli.json("audit", "pubkey")
+    assert ka["verifier_key"] != kb["verifier_key"]
+    assert sorted(k["machine"] for k in ka["keyring"]) == ["machine-a", "machine-b"]
+    rotated = a.cli.json("audit", "rotate-key")
+    assert rotated["retired"] == [ka["verifier_key"]]  # B's key is not A's to retire
+    assert b.cli.json("audit", "pubkey")["verifier_key"] == kb["verifier_key"]
+    b.task("signed by B's key still")
+    a.task("signed by A's new key")
+    for m in (a, b):
+        assert m.cli.json("audit", "verify")["ok"] is True
+    # each machine puts its own key into .switchman-keys for CI
+    assert a.cli.json("trust", "add")["verifier_key"] == rotated["verifier_key"]
+    assert b.cli.json("trust", "add")["verifier_key"] == kb["verifier_key"]
