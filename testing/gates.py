@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,13 +117,17 @@ class Env:
         rows = {w["name"]: w for w in self.cli.json("worktree", "list")["worktrees"]}
         return rows[name]
 
-    def db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.root / ".switchman" / "switchman.db")
-
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> None:
-        with self.db() as conn:
-            conn.execute(statement, params)
-        conn.close()
+        """Edit the store directly (setup, or tampering), on whichever backend it is."""
+        from .db import execute
+
+        execute(self.root, statement, params)
+
+    def scalar(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
+        """The first column of the first row, read directly from the store."""
+        from .db import scalar
+
+        return scalar(self.root, statement, params)
 
     # -- git --------------------------------------------------------------------------------
 
