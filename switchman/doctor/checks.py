@@ -18,7 +18,15 @@ from ..install import install
 from ..repo import RepoPaths, locate
 from ..state import ensure_excluded
 from ..store import sqlite_audit
-from . import hook_checks, probe, provenance_check, receipt_checks, store_checks, work_checks
+from . import (
+    hook_checks,
+    probe,
+    provenance_check,
+    receipt_checks,
+    server_checks,
+    store_checks,
+    work_checks,
+)
 from .context import Check, Ctx, check
 
 
@@ -72,8 +80,9 @@ def _git(c: Ctx) -> Iterator[Check]:
 # Report order is table order (README table: `doctor` checks).
 CHECKS: tuple[Entry, ...] = (
     Entry("git", _git),
-    Entry("state_dir", store_checks.state_checks, ("state_dir", "schema", "integrity")),
+    Entry("state_dir", store_checks.state_checks, ("state_dir", "server", "schema", "integrity")),
     Entry("key", store_checks.key_checks, ("key", "key_mode", "key_tracked", "key_history", "excluded"), needs="state_dir"),
+    Entry("server_key", server_checks.server_key_check, needs="state_dir"),
     Entry("audit_chain", store_checks.audit_chain_check, needs="store"),
     Entry("checkpoint", store_checks.checkpoint_check, needs="store"),
     Entry("provenance", provenance_check.provenance_check, needs="store"),

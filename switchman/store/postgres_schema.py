@@ -262,6 +262,8 @@ END $r$;
 GRANT USAGE ON SCHEMA @SCHEMA@ TO @ROLE@;
 REVOKE ALL ON switchman_audit_keys FROM PUBLIC;
 REVOKE ALL ON switchman_repos FROM PUBLIC;
+-- Re-running setup takes back what was granted by hand (doctor's server_key says when).
+REVOKE ALL ON switchman_audit_keys, switchman_repos, audit_log FROM @ROLE@;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA @SCHEMA@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION switchman_join(text), switchman_lock(),
   switchman_append(text[], text[], text[], bytea[], text[], text[], bytea[], bytea[], text[]),
