@@ -42,7 +42,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No user/system git config, no templates, fixed identity; a private HOME and XDG config."""
+    """No user/system git config, no templates, fixed identity; a private HOME and XDG config;
+    the machine's own clock (a server store a previous test opened set an offset)."""
+    from switchman import timeutil
+
+    timeutil.use_offset(0.0)
     yield isolate(tmp_path_factory.mktemp("home"), monkeypatch)
 
 

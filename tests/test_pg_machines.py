@@ -189,3 +189,20 @@ def test_each_machine_signs_with_its_own_key_and_rotates_only_its_own(team: Team
     # each machine puts its own key into .switchman-keys for CI
     assert a.cli.json("trust", "add")["verifier_key"] == rotated["verifier_key"]
     assert b.cli.json("trust", "add")["verifier_key"] == kb["verifier_key"]
+
+
+def test_every_machine_keeps_the_servers_time(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Machine A's clock is 40 minutes behind: its heartbeats would look stale to B at once (and a
+    clock ahead would never go stale). Both record and judge by the server's clock instead."""
+    from switchman import timeutil
+
+    real = timeutil._clock
+    monkeypatch.setattr(timeutil, "_clock", lambda: real() - 40 * 60)
+    a, b = team.a, team.b
+    tid = a.task("slow clock")
+    lease = a.cli.json("lease", "acquire", tid, a.worktree())["lease"]
+    assert abs(timeutil.parse_ts(lease["heartbeat_at"]) - real()) < 60  # type: ignore[operator]
+    monkeypatch.setattr(timeutil, "_clock", real)
+    seen = {x["id"]: x for x in b.cli.json("lease", "list", "--status", "active")["leases"]}
+    assert seen[lease["id"]]["stale"] is False
+    assert b.cli.json("lease", "reap")["expired"] == []

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pgerrors
 
-from .. import faults
+from .. import faults, timeutil
 from ..audit import AuditRow, check_events
 from ..errors import EnvironmentProblem
 from ..jsonutil import dumps
@@ -236,11 +236,15 @@ class Store:
         conn = connect(url, repo_id, role=role)
         store = cls(state_dir, url, repo_id, conn, after_commit)
         try:
-            version, joined = conn.execute(
+            sent = timeutil.machine_clock()
+            version, joined, server_now = conn.execute(
                 "SELECT (SELECT version FROM switchman_schema WHERE id = 1), "
-                "EXISTS (SELECT 1 FROM switchman_repos WHERE repo_id = %s)",
+                "EXISTS (SELECT 1 FROM switchman_repos WHERE repo_id = %s), "
+                "extract(epoch FROM clock_timestamp())::float8",
                 (repo_id,),
             ).fetchone()
+            # One clock for every machine of the store: heartbeats, staleness, windows (timeutil).
+            timeutil.use_offset(float(server_now) - (sent + timeutil.machine_clock()) / 2)
             if check_schema and version != schema.SCHEMA_VERSION:
                 raise schema_mismatch(url, version)
             if not joined:

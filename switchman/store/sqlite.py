@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .. import faults
+from .. import faults, timeutil
 from ..audit import AuditRow
 from ..errors import EnvironmentProblem
 from . import sqlite_audit
@@ -165,6 +165,7 @@ class Store:
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise _open_error(path, exc) from exc
         store = cls(state_dir, conn, after_commit)
+        timeutil.use_offset(0.0)  # one machine's file: its own clock (a server store sets its own)
         if migrate:
             store.ensure_schema()
         return store
