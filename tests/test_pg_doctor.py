@@ -106,3 +106,20 @@ def test_an_audit_key_left_from_sqlite_is_a_warning_with_the_fix(clone: Machine)
     run_fix(c["fix"], clone.path)
     _, doc = doctor(clone.cli)  # type: ignore[arg-type]
     assert check(doc, "key")["status"] == "ok" and not key.exists()
+
+
+def test_a_machine_without_an_id_is_warned_about(clone: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from switchman.doctor import server_checks
+    from switchman.store import postgres_config
+
+    monkeypatch.setattr(server_checks, "machine_id", lambda: postgres_config.UNKNOWN_MACHINE)
+    assert_broken(clone.cli, "server", "warn", "SWITCHMAN_MACHINE_ID")  # type: ignore[arg-type]
+
+
+def test_a_bad_machine_id_is_bad_input(clone: Machine) -> None:
+    from testing.cli import Cli, assert_error
+
+    with clone.active():
+        os.environ["SWITCHMAN_MACHINE_ID"] = "two words"
+        res = Cli(clone.path)("worktree", "list")
+    assert_error(res, 2, "SWITCHMAN_MACHINE_ID")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from ..store import sqlite_audit
-from ..store.postgres_config import machine_id
+from ..store.postgres_config import UNKNOWN_MACHINE, machine_id
 from ..store.postgres_schema import AGENT_ROLE, SCHEMA_VERSION
 from .context import Check, Ctx, check, q
 
@@ -34,11 +34,19 @@ def state_checks(c: Ctx) -> Iterator[Check]:
 
     facts = postgres_health.facts(c.store)
     c.server_facts = facts
-    yield check(
-        "server", "ok",
+    detail = (
         f"PostgreSQL {facts.server_version} at {c.server}: repository {c.pg.repo_id} joined, "
-        f"login role {facts.login.role}, machine {machine_id()}",
+        f"login role {facts.login.role}, machine {machine_id()}"
     )
+    if machine_id() == UNKNOWN_MACHINE:
+        yield check(
+            "server", "warn",
+            detail + ": no /etc/machine-id and no SWITCHMAN_MACHINE_ID, so every such machine counts as one "
+            "(the same path there is the same worktree)",
+            "systemd-machine-id-setup  # or set SWITCHMAN_MACHINE_ID=<a name of its own> for every agent on this machine",
+        )
+    else:
+        yield check("server", "ok", detail)
     version = facts.schema_version
     if version == SCHEMA_VERSION:
         yield check("schema", "ok", f"server schema version {version}")
