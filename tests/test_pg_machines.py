@@ -206,3 +206,9 @@ def test_every_machine_keeps_the_servers_time(team: Team, monkeypatch: pytest.Mo
     seen = {x["id"]: x for x in b.cli.json("lease", "list", "--status", "active")["leases"]}
     assert seen[lease["id"]]["stale"] is False
     assert b.cli.json("lease", "reap")["expired"] == []
+
+
+def test_a_name_another_machine_has_is_refused_naming_that_machine(team: Team) -> None:
+    b = team.b
+    err = assert_error(b.cli("worktree", "add", "main", str(b.path), "main"), 2, "machine-a")
+    assert "choose another NAME" in err
