@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .failclosed import err, fail, remember_mode, remembered_mode
+from .failclosed import GATING, err, fail, remember_mode, remembered_mode
 from .hookenv import (
     framework_name,
     push_lines,
@@ -23,6 +23,7 @@ from .hookenv import (
 
 PROBE_ENV = "SWITCHMAN_DOCTOR_PROBE"  # doctor checks an interpreter's hookrun has it
 _FAST_EXIT = False  # set by main() for the hook process itself (see there)
+VIA_HELPER = False  # set by serve(): this hook runs in a warm helper's fork (switchman.helper)
 
 
 def _probe(name: str) -> int:
@@ -33,7 +34,7 @@ def _probe(name: str) -> int:
     from .errors import SwitchmanError
     from .repo import locate
 
-    answer: dict[str, object] = {"hook": name, "version": __version__, "python": sys.executable}
+    answer: dict[str, object] = {"hook": name, "version": __version__, "python": sys.executable, "helper": VIA_HELPER}
     try:
         paths = locate()
         answer.update(
@@ -176,6 +177,7 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
 
     store = open_store(paths)
     try:
+        _drain(name, paths, store)
         result = HANDLERS[name](paths, store, args, framework)
     finally:
         if not _FAST_EXIT:
@@ -190,6 +192,24 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
 
         err(format_gate(result))
     return 0 if result.ok else 1
+
+
+def _drain(name: str, paths, store) -> None:  # type: ignore[no-untyped-def]
+    """Record what the sh post-commit spooled before this hook judges anything (switchman.spool)."""
+    from . import spool
+
+    if not spool.pending(paths.common_dir):
+        return
+    from .gates.spooled import drain
+
+    if name in GATING:
+        # The gate appends its own row right after: one signed checkpoint then covers both.
+        from .checkpoint import writer
+
+        with writer.suspended():
+            drain(paths, store)
+    else:
+        drain(paths, store)
 
 
 # One handler per hook, each importing only the gate it runs: (paths, store, argv, framework) ->
@@ -264,6 +284,25 @@ def _warm_signer() -> None:
         from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: F401
 
 
+def _flags(args: list[str]) -> list[str]:
+    while args and args[0] in ("-q", "--quiet", "-v", "--verbose"):
+        os.environ["SWITCHMAN_QUIET" if args[0] in ("-q", "--quiet") else "SWITCHMAN_VERBOSE"] = "1"
+        args = args[1:]
+    return args
+
+
+def serve(argv: list[str]) -> int:
+    """A warm helper's child runs the hook here (switchman.helper): the script's path, returning
+    the exit code instead of leaving, so the child can hand it to its client first."""
+    global _FAST_EXIT, VIA_HELPER
+    args = _flags(list(argv))
+    if not args:
+        err("usage: switchman-hookrun [-q|-v] HOOK-NAME [ARGS...]")
+        return 2
+    _FAST_EXIT = VIA_HELPER = True
+    return run(args[0], args[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Hook entry. Called without `argv` (the installed script), the process ends here.
 
@@ -271,10 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     that skips SQLite's WAL checkpoint-on-close and the interpreter teardown, paid by every hook.
     """
     global _FAST_EXIT
-    args = sys.argv[1:] if argv is None else list(argv)
-    while args and args[0] in ("-q", "--quiet", "-v", "--verbose"):
-        os.environ["SWITCHMAN_QUIET" if args[0] in ("-q", "--quiet") else "SWITCHMAN_VERBOSE"] = "1"
-        args = args[1:]
+    args = _flags(sys.argv[1:] if argv is None else list(argv))
     if not args:
         err("usage: switchman-hookrun [-q|-v] HOOK-NAME [ARGS...]")
         return 2

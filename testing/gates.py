@@ -58,6 +58,25 @@ def commit(cwd: Path | str, message: str = "change", *args: str | bytes, env: di
     return res
 
 
+def settle(cwd: Path | str) -> int:
+    """Record what the sh post-commit spooled, as the next switchman hook or command would.
+
+    For tests that read the store or the notes directly (not through a command, which drains by
+    itself). Returns how many commits were recorded; 0 outside a managed repository.
+    """
+    from switchman.gates.spooled import drain_pending
+    from switchman.state import open_store
+
+    paths = locate(str(cwd))
+    if not os.path.isdir(paths.state_dir):
+        return 0
+    store = open_store(paths)
+    try:
+        return drain_pending(paths, store)
+    finally:
+        store.close()
+
+
 def head(cwd: Path | str, rev: str = "HEAD") -> str:
     return git(cwd, "rev-parse", rev).strip()
 
@@ -119,6 +138,7 @@ class Env:
         return rows[name]
 
     def db(self) -> sqlite3.Connection:
+        settle(self.root)  # read what a command would read: spooled commits recorded first
         return sqlite3.connect(self.root / ".switchman" / "switchman.db")
 
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> None:

@@ -21,7 +21,7 @@ from switchman.errors import EnvironmentProblem
 from switchman.store import audit_log, meta
 from switchman.store import postgres as pgstore
 from testing.cli import Cli
-from testing.gates import commit, head, install_hooks
+from testing.gates import commit, head, install_hooks, settle
 from testing.git import git, write
 from testing.pg import Cluster, start_cluster
 
@@ -219,6 +219,7 @@ def test_two_clones_coordinate_through_one_server(
     write(a / "src" / "billing" / "invoice.py", "TOTAL = 3\n")
     git(a, "add", "src/billing/invoice.py")
     assert commit(a).code == 0
+    settle(a)  # clone A's next hook or command records what its post-commit spooled
     recorded = cb.json("audit", "list", "--event-type", "commit_recorded")["events"]
     assert recorded and recorded[0]["worktree"] == wa
     # audit verify from either clone checks the whole trail

@@ -18,7 +18,7 @@ from ..install import install
 from ..repo import RepoPaths, locate
 from ..state import ensure_excluded
 from ..store import sqlite_audit
-from . import hook_checks, probe, provenance_check, receipt_checks, store_checks, work_checks
+from . import hook_checks, probe, provenance_check, receipt_checks, runtime_checks, store_checks, work_checks
 from .context import Check, Ctx, check
 
 
@@ -83,6 +83,8 @@ CHECKS: tuple[Entry, ...] = (
     Entry("hooks_installed", hook_checks.installed_checks, ("hooks_installed", "hooks_executable", "hooks_interpreter", "hooks_chained")),
     Entry("precommit_framework", hook_checks.framework_check),
     Entry("hooks_fire", probe.fire_check, needs="store"),
+    Entry("spool", runtime_checks.spool_check, needs="state_dir"),
+    Entry("helper", runtime_checks.helper_check),
     Entry("worktrees", work_checks.worktrees_check, needs="store"),
     Entry("stale_leases", work_checks.stale_check, needs="store"),
     Entry("orphaned_leases", work_checks.orphan_check, needs="store"),
@@ -152,6 +154,27 @@ def apply_fixes(paths: RepoPaths, report: Report) -> list[str]:
     return done
 
 
+def _drain_spool(paths: RepoPaths) -> None:
+    """Record spooled commits first, so the checks judge today's record (switchman.spool).
+
+    A store that cannot be opened is what the checks below report; the spool then stays."""
+    from .. import spool
+
+    if not spool.pending(paths.common_dir) or not os.path.isdir(paths.state_dir):
+        return
+    from ..gates.spooled import drain
+    from ..state import open_store
+
+    try:
+        store = open_store(paths)
+    except SwitchmanError:
+        return
+    try:
+        drain(paths, store)
+    finally:
+        store.close()
+
+
 def run(cwd: str | None = None, *, fix: bool = False) -> Report:
     """`doctor [--fix]` for the repo containing `cwd`. Not a git repo → the locate error (exit 3)."""
     git = store_checks.git_check()
@@ -160,6 +183,7 @@ def run(cwd: str | None = None, *, fix: bool = False) -> Report:
     if cwd is not None and not os.path.isdir(cwd):
         raise BadInput(f"-C {cwd}: no such directory", "pass an existing directory")
     paths = locate(cwd)
+    _drain_spool(paths)
     report = diagnose(paths, git)
     if fix:
         done = apply_fixes(paths, report)

@@ -1,0 +1,97 @@
+"""Record what the sh post-commit spooled (switchman.spool), before anything reads the store.
+
+Every hook and every command that opens the store calls `drain_pending` first, so no answer
+(`status`, `doctor`, a gate) is given on a stale record. All spooled commits go into one
+transaction (one signed checkpoint), in the spool's order, then their receipts into one notes
+batch. A commit that already has a signed record is skipped, so a drain that is retried, or
+that races another, records each commit exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from .. import spool
+from ..errors import SwitchmanError
+from ..receipts.record import write_receipts
+from ..repo import GitError, RepoPaths, git_env, run_git
+from ..store.sqlite import Store, Tx
+from .history import Made, prepare_record
+from .traces import parse_spool_fields
+
+
+def drain_pending(paths: RepoPaths, store: Store) -> int:
+    """Record spooled commits if there are any (one scandir when there are none)."""
+    if not spool.pending(paths.common_dir):
+        return 0
+    return drain(paths, store)
+
+
+def _worktree_paths(paths: RepoPaths, entry: spool.Entry) -> RepoPaths | None:
+    git_dir = spool.worktree_git_dir(paths.common_dir, entry)
+    if entry.worktree == ".":
+        top = paths.root if not paths.is_bare else None
+    else:
+        try:
+            with open(os.path.join(git_dir, "gitdir"), encoding="utf-8", errors="surrogateescape") as fh:
+                top = os.path.dirname(fh.read().rstrip("\n"))
+        except OSError:
+            return None  # the worktree was removed: its commits are judged at push
+    if not top or not os.path.isdir(top):
+        return None
+    return RepoPaths(toplevel=os.path.realpath(top), git_dir=git_dir, common_dir=paths.common_dir, hooks_dir=paths.hooks_dir, is_bare=False)
+
+
+def _facts(cwd: str, commits: list[str], env: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
+    """commit -> (tree, parents) for every spooled commit that exists, in one git process."""
+    if not commits:
+        return {}
+    proc = run_git(["log", "--no-walk=unsorted", "--format=%H %T %P", "--stdin"], cwd, env=env, check=False, input="\n".join(commits).encode() + b"\n")
+    out: dict[str, tuple[str, list[str]]] = {}
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        words = line.split()
+        if len(words) >= 2:
+            out[words[0]] = (words[1], words[2:])
+    return out
+
+
+def drain(paths: RepoPaths, store: Store) -> int:
+    """Record every spooled commit; returns how many were newly recorded. Never raises for a
+    commit that cannot be recorded now: it stays spooled and a one-line warning says why."""
+    with spool.claimed(paths.common_dir) as entries:
+        if not entries:
+            return 0
+        cwd = paths.toplevel or paths.root
+        env = git_env(for_other_worktree=True)  # commits by id: no index, any worktree's git
+        facts = _facts(cwd, list(dict.fromkeys(e.commit for e in entries)), env)
+        plans: list[tuple[Any, Any]] = []
+        dropped: list[spool.Entry] = []
+        try:
+            for e in entries:
+                wpaths = _worktree_paths(paths, e)
+                fact = facts.get(e.commit)
+                if wpaths is None or fact is None:
+                    dropped.append(e)  # gone (or forged): nothing to record; push still judges it
+                    continue
+                made = Made(commit=e.commit, tree=fact[0], parents=fact[1], traces=parse_spool_fields(e.fields), rev=e.commit)
+                plans.append((wpaths, prepare_record(wpaths, store, made, env=env)))
+            results = store.write(lambda tx: _record_all(tx, plans)) if plans else []
+        except (SwitchmanError, GitError, OSError) as exc:
+            what = getattr(exc, "message", None) or str(exc)
+            sys.stderr.write(f"warning: switchman could not record {len(entries)} spooled commit(s) yet: {what} — they stay spooled; run `switchman-hook doctor`\n")
+            sys.stderr.flush()
+            return 0
+        spool.done(entries)
+    by_worktree: dict[str, tuple[RepoPaths, str, list[Any]]] = {}
+    for (wpaths, (wt, _)), result in zip(plans, results, strict=True):
+        slot = by_worktree.setdefault(wt.name, (wpaths, wt.enforcement_mode, []))
+        slot[2].append(result.get("row"))
+    for wpaths, mode, rows in by_worktree.values():
+        write_receipts(wpaths, store, rows, mode=mode, env=git_env(for_other_worktree=True))
+    return sum(1 for r in results if r.get("recorded"))
+
+
+def _record_all(tx: Tx, plans: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    return [fn(tx) for _, (_, fn) in plans]
