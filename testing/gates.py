@@ -62,17 +62,22 @@ def settle(cwd: Path | str) -> int:
     """Record what the sh post-commit spooled, as the next switchman hook or command would.
 
     For tests that read the store or the notes directly (not through a command, which drains by
-    itself). Returns how many commits were recorded; 0 outside a managed repository.
+    itself). A helper's child writes receipts just after answering git; the test does not wait
+    for that race: missing receipts of recorded commits are written here (identical lines, as
+    the push gate would). Returns how many commits were recorded; 0 outside a managed repository.
     """
-    from switchman.gates.spooled import drain_pending
+    from switchman.gates.spooled import backfill_receipts, drain_pending
     from switchman.state import open_store
+    from switchman.store import gate_runs
 
     paths = locate(str(cwd))
     if not os.path.isdir(paths.state_dir):
         return 0
     store = open_store(paths)
     try:
-        return drain_pending(paths, store)
+        n = drain_pending(paths, store)
+        backfill_receipts(paths, store, gate_runs.recent_commits(store, 10_000))
+        return n
     finally:
         store.close()
 

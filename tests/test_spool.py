@@ -69,6 +69,8 @@ def test_amend_rebase_and_picks_are_classified_from_the_spool(env: Env) -> None:
     env.change(env.a, "src/auth/login.py", "v3\n")
     assert commit(env.a, "one again", "--amend", "--no-verify").code == 0
     amended = head(env.a)
+    env.change(env.b, "src/billing/invoice.py", "v2\n")
+    assert commit(env.b, "elsewhere").code == 0  # a pick onto another parent: a new commit id
     git(env.b, "cherry-pick", amended)
     picked = head(env.b)
     git(env.b, "revert", "--no-edit", "HEAD")
@@ -143,3 +145,20 @@ def test_a_store_that_cannot_answer_keeps_the_spool_until_it_can(env: Env) -> No
     doc = env.cli("doctor", "--json").json
     assert {c["id"]: c["status"] for c in doc["checks"]}["spool"] == "ok"  # doctor drained it
     assert spooled(env) == [] and recorded(env, sha) == 1
+
+
+def test_push_writes_the_receipts_a_recorded_commit_lacks(env: Env) -> None:
+    """A helper's child writes receipts after answering git; killed then, the push makes up for it."""
+    env.remote()
+    env.change(env.a, "src/auth/login.py", "v2\n")
+    assert commit(env.a, "one").code == 0
+    sha = head(env.a)
+    settle(env.root)
+    git(env.root, "update-ref", "-d", "refs/notes/switchman")  # as if the deferred write never ran
+    assert run_git(env.a, "push", "-q", "origin", "agent-a").code == 0
+    assert git(env.root.parent / "remote.git", "notes", "--ref", "switchman", "list", sha).strip()
+    (line,) = git(env.root, "notes", "--ref", "switchman", "show", sha).strip().splitlines()
+    from switchman.receipts.envelope import peek_predicate
+
+    pred = peek_predicate(line)
+    assert pred["verdict"] == "observed" or pred["mode"] == "observed"

@@ -18,7 +18,15 @@ from ..install import install
 from ..repo import RepoPaths, locate
 from ..state import ensure_excluded
 from ..store import sqlite_audit
-from . import hook_checks, probe, provenance_check, receipt_checks, runtime_checks, store_checks, work_checks
+from . import (
+    hook_checks,
+    probe,
+    provenance_check,
+    receipt_checks,
+    runtime_checks,
+    store_checks,
+    work_checks,
+)
 from .context import Check, Ctx, check
 
 
@@ -155,22 +163,27 @@ def apply_fixes(paths: RepoPaths, report: Report) -> list[str]:
 
 
 def _drain_spool(paths: RepoPaths) -> None:
-    """Record spooled commits first, so the checks judge today's record (switchman.spool).
+    """Finish the hooks' own work first, so the checks judge today's record: record spooled
+    commits (switchman.spool) and write receipts a helper's child had not written yet.
 
     A store that cannot be opened is what the checks below report; the spool then stays."""
     from .. import spool
 
     if not spool.pending(paths.common_dir) or not os.path.isdir(paths.state_dir):
-        return
-    from ..gates.spooled import drain
+        return  # nothing to finish: doctor stays read-only (opening for writes migrates a schema)
+    from ..gates.spooled import backfill_receipts, drain_pending
     from ..state import open_store
+    from ..store import gate_runs
 
     try:
         store = open_store(paths)
     except SwitchmanError:
         return
     try:
-        drain(paths, store)
+        drain_pending(paths, store)
+        backfill_receipts(paths, store, gate_runs.recent_commits(store, receipt_checks.RECENT))
+    except SwitchmanError:
+        pass  # reported by the checks that follow
     finally:
         store.close()
 

@@ -46,9 +46,12 @@ def _record(
     gate_sequence: int | None,
     operation: str,
     bypassed: bool,
+    mode: str,
     extra: dict[str, Any] | None = None,
 ) -> audit.AuditRow:
-    details = {"commit": commit, "tree": tree, "lease_id": lease.id if lease else None, "gate_sequence": gate_sequence, "operation": operation, **(extra or {})}
+    # The mode is signed with the record, so a receipt written later (deferred, or backfilled at
+    # push) says exactly what one written at once would have said.
+    details = {"commit": commit, "tree": tree, "lease_id": lease.id if lease else None, "gate_sequence": gate_sequence, "operation": operation, "mode": mode, **(extra or {})}
     if bypassed:
         row = tx.audit(
             "commit_gate_bypassed",
@@ -168,7 +171,7 @@ def prepare_record(
             return {"recorded": False, "commit": commit}
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         task_id = lease.task_id if lease else None
-        common = {"commit": commit, "tree": tree, "worktree": wt.name, "lease": lease, "task_id": task_id, "operation": op}
+        common = {"commit": commit, "tree": tree, "worktree": wt.name, "lease": lease, "task_id": task_id, "operation": op, "mode": wt.enforcement_mode}
         # A passing gate that judged exactly this parent, tree and merge parents covers the commit,
         # whatever git operation made it (an amend that keeps the judged change is such a commit).
         run_seq, forged = gate_run_for(
@@ -311,7 +314,7 @@ def post_rewrite(
                 extra["reason"] = reason
             recorded.append(_record(
                 tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=d.get("task_id"),
-                gate_sequence=None, operation=command, bypassed=reason is not None, extra=extra,
+                gate_sequence=None, operation=command, bypassed=reason is not None, mode=wt.enforcement_mode, extra=extra,
             ))
             changed += 1
         return changed

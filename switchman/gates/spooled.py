@@ -13,10 +13,11 @@ import os
 import sys
 from typing import Any
 
-from .. import spool
+from .. import deferred, spool
 from ..errors import SwitchmanError
 from ..receipts.record import write_receipts
 from ..repo import GitError, RepoPaths, git_env, run_git
+from ..store import worktrees as wtmod
 from ..store.sqlite import Store, Tx
 from .history import Made, prepare_record
 from .traces import parse_spool_fields
@@ -89,9 +90,37 @@ def drain(paths: RepoPaths, store: Store) -> int:
         slot = by_worktree.setdefault(wt.name, (wpaths, wt.enforcement_mode, []))
         slot[2].append(result.get("row"))
     for wpaths, mode, rows in by_worktree.values():
-        write_receipts(wpaths, store, rows, mode=mode, env=git_env(for_other_worktree=True))
+        # No verdict depends on receipts: a helper's child writes them after answering git.
+        deferred.later(write_receipts, wpaths, store, rows, mode=mode, env=git_env(for_other_worktree=True))
     return sum(1 for r in results if r.get("recorded"))
 
 
 def _record_all(tx: Tx, plans: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
     return [fn(tx) for _, (_, fn) in plans]
+
+
+def backfill_receipts(paths: RepoPaths, store: Store, commits: list[str], *, env: dict[str, str] | None = None) -> int:
+    """Write the receipts that recorded `commits` lack (a deferred write that never ran: its
+    helper child was killed after answering). From the signed rows, so nothing else is trusted."""
+    from ..receipts import notes
+    from ..store import gate_runs as runstore
+    from .signed import key_of, signed_row
+
+    if not commits:
+        return 0
+    cwd = paths.toplevel or paths.root
+    e = env if env is not None else git_env(for_other_worktree=True)
+    table = runstore.provenance_many(store, commits)
+    if not table:
+        return 0
+    have = notes.lines_for(cwd, sorted(table), env=e)
+    key = key_of(store)
+    rows = [row for c, p in table.items() if c not in have and (row := signed_row(store, key, p["audit_sequence"])) is not None]
+    by_mode: dict[str, list[Any]] = {}
+    for row in rows:
+        # Rows name their mode since the spool; an older row gets its worktree's mode now.
+        wt = wtmod.get(store, row.worktree) if row.worktree else None
+        by_mode.setdefault(wt.enforcement_mode if wt is not None else "observed", []).append(row)
+    for mode, group in by_mode.items():
+        write_receipts(paths, store, group, mode=mode, env=e)
+    return len(rows)

@@ -36,6 +36,7 @@ WARM = (
 )
 STARTED = 0.0
 SERVED = 0
+STAMP_EVERY_S = 1.0  # how stale the "code on disk changed" answer may be
 BOUND_INODE = -1  # the socket file this helper created
 LOCK_FD = -1  # the flock that makes this the repository's one helper (children close it)
 
@@ -126,6 +127,10 @@ def main(argv: list[str]) -> None:
     os.ftruncate(lock_fd, 0)
     os.write(lock_fd, f"{os.getpid()}\n".encode())
     _warm(common)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # what is warm now is never scanned again: a child's GC would copy those pages
     pkg = package_dir()
     stamp = code_stamp(pkg)
     me = identity()
@@ -149,6 +154,7 @@ def _leave(common: str, sock: socket.socket) -> None:
 
 def _serve(common: str, sock: socket.socket, idle: float, me: tuple[bytes, bytes, bytes], pkg: str, stamp: tuple[int, int]) -> None:
     global SERVED
+    checked, stale = [time.monotonic()], [False]
     sock.settimeout(idle)
     while True:
         try:
@@ -163,14 +169,21 @@ def _serve(common: str, sock: socket.socket, idle: float, me: tuple[bytes, bytes
             conn.close()  # another user: never serve it, never read what it sends
             continue
         SERVED += 1
+        now = time.monotonic()
+        if now - checked[0] > STAMP_EVERY_S:  # a stat of every module: not on every hook
+            checked[0] = now
+            stale[0] = stale[0] or code_stamp(pkg) != stamp
         pid = os.fork()
         if pid == 0:
             sock.close()
             os.close(LOCK_FD)
+            import gc
+
+            gc.disable()  # a hook lives milliseconds: no collection pauses, no copied pages
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
-                code = _child(conn, me, pkg, stamp)
+                code = _child(conn, common, me, stale[0])
             except BaseException:  # noqa: BLE001 - the client then runs the hook itself
                 code = None
             os._exit(0 if code is None else code)
@@ -187,7 +200,7 @@ def _recv_exact(conn: socket.socket, n: int, first: bytes = b"") -> bytes:
     return bytes(buf)
 
 
-def _child(conn: socket.socket, me: tuple[bytes, bytes, bytes], pkg: str, stamp: tuple[int, int]) -> int | None:
+def _child(conn: socket.socket, common: str, me: tuple[bytes, bytes, bytes], code_changed: bool) -> int | None:
     conn.settimeout(10.0)
     data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
     try:
@@ -201,8 +214,8 @@ def _child(conn: socket.socket, me: tuple[bytes, bytes, bytes], pkg: str, stamp:
         stdin_data = _recv_exact(conn, 17 + size + n_stdin, frame)[17 + size :]
         fields = meta.split(b"\0")
         magic, version, exe, client_pkg, cwd, argc = fields[:6]
-        if magic != MAGIC or (version, exe, client_pkg) != me or code_stamp(pkg) != stamp:
-            stale = code_stamp(pkg) != stamp or version != me[0]
+        if magic != MAGIC or (version, exe, client_pkg) != me or code_changed:
+            stale = code_changed or version != me[0]
             conn.sendall(b"REFUSE stale\n" if stale else b"REFUSE identity\n")
             if stale:
                 os.kill(os.getppid(), signal.SIGTERM)
@@ -216,15 +229,21 @@ def _child(conn: socket.socket, me: tuple[bytes, bytes, bytes], pkg: str, stamp:
         _adopt(fds, has_stdin, stdin_data, cwd, env)
     except (OSError, ValueError, ConnectionError):
         return None
-    _watch(conn)
-    from switchman import hookrun
+    answered = _watch(conn)
+    from switchman import deferred, hookrun
 
     code = hookrun.serve([hook, *args])
     with contextlib.suppress(OSError):
         sys.stdout.flush()
         sys.stderr.flush()
+    if deferred.pending():
+        # Let go of the client's descriptors first: whoever reads the hook's output (git, a
+        # subprocess pipe) must not wait for work done after the answer.
+        _to_log(common)
+    answered.set()
     with contextlib.suppress(OSError):
         conn.sendall(b"EXIT %d\n" % code)
+    deferred.run_all()
     return code
 
 
@@ -249,22 +268,37 @@ def _adopt(fds: list[int], has_stdin: bool, stdin_data: bytes, cwd: bytes, env: 
     for k, v in env.items():
         os.environb[k] = v
     random.seed()  # forks share the parent's generator: retry jitter must differ per hook
-    import importlib
-
     from switchman import faults
 
-    importlib.reload(faults)  # SWITCHMAN_FAULT is read at import: read the client's
+    faults.reload()  # SWITCHMAN_FAULT is read at import: read the client's
 
 
-def _watch(conn: Any) -> None:
-    """Die with the client: a closed connection (the hook's process is gone) ends this child."""
+def _watch(conn: Any) -> Any:
+    """Die with the client: a closed connection (the hook's process is gone) ends this child,
+    until the returned event is set (the answer is on its way; the client may leave)."""
     import threading
+
+    answered = threading.Event()
 
     def wait() -> None:
         with contextlib.suppress(OSError):
             conn.settimeout(None)
             while conn.recv(64):
                 pass
-        os._exit(1)
+        if not answered.is_set():
+            os._exit(1)
 
     threading.Thread(target=wait, daemon=True).start()
+    return answered
+
+
+def _to_log(common: str) -> None:
+    from . import LOG
+
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(os.path.join(common, LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
