@@ -133,6 +133,9 @@ def run(name: str, args: list[str]) -> int:
         try:
             return _dispatch(name, args, paths, framework)
         except SwitchmanError as exc:
+            if name in ("post-commit", "post-merge") and _spool_head(name, paths):
+                # Kept for the next hook or command that reaches the store (SPEC §12).
+                return fail(name, paths, exc.message + " (the commit is kept in the spool until the store answers)", exc.fix)
             return fail(name, paths, exc.message, exc.fix)
         except Exception as exc:  # noqa: BLE001 - a hook must answer with one line, never a traceback
             if verbose():
@@ -145,6 +148,27 @@ def run(name: str, args: list[str]) -> int:
             from .repo import discard_prefetched
 
             discard_prefetched()
+
+
+def _spool_head(name: str, paths) -> bool:  # type: ignore[no-untyped-def]
+    """The store cannot take the commit now: spool it, as the sh post-commit does (True if kept)."""
+    try:
+        from . import spool
+        from .gates.history import is_new_merge_commit
+        from .gates.traces import read_live, spool_fields
+        from .repo import HEAD_ARGS, run_git
+
+        if name == "post-merge" and not is_new_merge_commit(paths.toplevel, None, paths.git_dir):
+            return False
+        head = run_git(HEAD_ARGS, paths.toplevel, check=False).stdout.decode().split()
+        worktree = "." if paths.git_dir == paths.common_dir else os.path.basename(paths.git_dir)
+        if not head or (worktree != "." and os.path.dirname(paths.git_dir) != os.path.join(paths.common_dir, "worktrees")):
+            return False
+        spool.ensure(paths.common_dir)
+        spool.append(paths.common_dir, [head[0], worktree, *spool_fields(read_live(paths.git_dir))])
+        return True
+    except Exception:  # noqa: BLE001 - the warning that follows is what matters now
+        return False
 
 
 def _prefetch(name: str, paths: object) -> None:

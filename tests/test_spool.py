@@ -162,3 +162,26 @@ def test_push_writes_the_receipts_a_recorded_commit_lacks(env: Env) -> None:
 
     pred = peek_predicate(line)
     assert pred["verdict"] == "observed" or pred["mode"] == "observed"
+
+
+def test_a_merge_made_while_the_store_is_down_is_recorded_when_it_is_back(env: Env) -> None:
+    """post-merge (Python) cannot reach the store: it spools the merge commit, as post-commit does."""
+    git(env.b, "checkout", "-q", "-b", "side")
+    env.change(env.b, "docs/side.md", "side\n")
+    assert commit(env.b, "side").code == 0
+    git(env.b, "checkout", "-q", "agent-b")
+    settle(env.root)
+    db = env.root / ".switchman" / "switchman.db"
+    aside = db.with_name("aside.db")
+    db.rename(aside)
+    try:
+        res = run_git(env.b, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+        assert res.code == 0 and "kept in the spool" in res.err, res.err  # observed: warned, not refused
+    finally:
+        aside.rename(db)
+    merge = head(env.b)
+    assert any(p.name.startswith(merge) for p in spooled(env))
+    settle(env.root)
+    assert recorded(env, merge) == 1
+    details = [json.loads(d) for _, ev, d in raw_events(env) if d and merge in d and ev in ("commit_recorded", "commit_gate_bypassed")]
+    assert details[0]["operation"] == "merge"

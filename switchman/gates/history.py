@@ -238,7 +238,7 @@ def _lease_judge(tx: Tx, worktree: str, paths_: list[str], window: float, state_
     return judge
 
 
-def _is_new_merge_commit(root: str, env: Mapping[str, str] | None, git_dir: str) -> bool:
+def is_new_merge_commit(root: str, env: Mapping[str, str] | None, git_dir: str) -> bool:
     """post-merge: did this `git merge`/`git pull` just create a merge commit (not fast-forward)?"""
     _, new, message = reflog_entry(git_dir)
     if "Fast-forward" in message.split(":", 1)[-1][:40]:
@@ -262,7 +262,7 @@ def post_merge(
     result: dict[str, Any] = {"recorded": False}
     root = paths.toplevel
     assert root is not None
-    if not squash and _is_new_merge_commit(root, env, paths.git_dir):
+    if not squash and is_new_merge_commit(root, env, paths.git_dir):
         result = post_commit(paths, store, env=env, gate="merge")
     rebaseline(paths, store, env=env, framework=framework)
     return result

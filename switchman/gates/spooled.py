@@ -76,8 +76,12 @@ def drain(paths: RepoPaths, store: Store) -> int:
                 if wpaths is None or fact is None:
                     dropped.append(e)  # gone (or forged): nothing to record; push still judges it
                     continue
-                made = Made(commit=e.commit, tree=fact[0], parents=fact[1], traces=parse_spool_fields(e.fields), rev=e.commit)
-                plans.append((wpaths, prepare_record(wpaths, store, made, env=env)))
+                traces = parse_spool_fields(e.fields)
+                made = Made(commit=e.commit, tree=fact[0], parents=fact[1], traces=traces, rev=e.commit)
+                # `git merge` (spooled by a post-merge that could not reach the store) was judged
+                # by the merge gate; everything else by the commit gate.
+                gate = "merge" if traces.action.startswith(("merge", "pull")) and len(fact[1]) > 1 else "commit"
+                plans.append((wpaths, prepare_record(wpaths, store, made, env=env, gate=gate)))
             results = store.write(lambda tx: _record_all(tx, plans)) if plans else []
         except (SwitchmanError, GitError, OSError) as exc:
             what = getattr(exc, "message", None) or str(exc)

@@ -87,6 +87,12 @@ def parse_spool_fields(fields: list[str]) -> Traces:
     )
 
 
+def spool_fields(t: Traces) -> list[str]:
+    """The inverse of parse_spool_fields: what the sh post-commit would have written."""
+    flags = "".join(letter for marker, letter in MARKERS.items() if marker in t.markers)
+    return [t.reflog_old, t.reflog_new, t.action, t.env_action, t.cherry_pick_head, t.rebase_done, flags]
+
+
 def operation_from_action(action: str) -> str | None:
     """Classify a reflog action (the part of `<action>: <subject>` before the ':')."""
     for op in SEQUENCER_OPS:
