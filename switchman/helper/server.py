@@ -36,6 +36,7 @@ WARM = (
 )
 STARTED = 0.0
 SERVED = 0
+PREWARM_EVERY_S = 1.0  # at most this often the parent recompiles the scope matchers
 STAMP_EVERY_S = 1.0  # how stale the "code on disk changed" answer may be
 BOUND_INODE = -1  # the socket file this helper created
 LOCK_FD = -1  # the flock that makes this the repository's one helper (children close it)
@@ -75,10 +76,32 @@ def _warm(common: str) -> None:
         from switchman.repo import RepoPaths  # noqa: F401
         from switchman.store import postgres_config
 
-        state = os.path.join(os.path.dirname(common), ".switchman") if os.path.basename(common) == ".git" else os.path.join(common, "switchman")
-        if postgres_config.selected(state) is not None:
+        if postgres_config.selected(_state_dir(common)) is not None:
             importlib.import_module("psycopg")
             importlib.import_module("switchman.store.postgres")
+
+
+def _state_dir(common: str) -> str:
+    return os.path.join(os.path.dirname(common), ".switchman") if os.path.basename(common) == ".git" else os.path.join(common, "switchman")
+
+
+def _prewarm(common: str) -> None:
+    """Compile the scope matchers the next hooks will need (SQLite only; read-only, closed again:
+    nothing of the store is shared across fork). Keyed by pattern list, so a stale entry is only
+    unused, never wrong."""
+    with contextlib.suppress(Exception):  # noqa: BLE001 - warming is an optimisation only
+        from switchman.ops.claims import warm_scopes
+        from switchman.store import postgres_config
+        from switchman.store.sqlite import open_read_only
+
+        state = _state_dir(common)
+        if postgres_config.selected(state) is not None or not os.path.exists(os.path.join(state, "switchman.db")):
+            return
+        store = open_read_only(state)
+        try:
+            warm_scopes(store)
+        finally:
+            store.close()
 
 
 def _bind(common: str) -> socket.socket:
@@ -127,6 +150,7 @@ def main(argv: list[str]) -> None:
     os.ftruncate(lock_fd, 0)
     os.write(lock_fd, f"{os.getpid()}\n".encode())
     _warm(common)
+    _prewarm(common)
     import gc
 
     gc.collect()
@@ -154,7 +178,7 @@ def _leave(common: str, sock: socket.socket) -> None:
 
 def _serve(common: str, sock: socket.socket, idle: float, me: tuple[bytes, bytes, bytes], pkg: str, stamp: tuple[int, int]) -> None:
     global SERVED
-    checked, stale = [time.monotonic()], [False]
+    checked, stale, warmed = [time.monotonic()], [False], [time.monotonic()]
     sock.settimeout(idle)
     while True:
         try:
@@ -188,6 +212,9 @@ def _serve(common: str, sock: socket.socket, idle: float, me: tuple[bytes, bytes
                 code = None
             os._exit(0 if code is None else code)
         conn.close()
+        if now - warmed[0] > PREWARM_EVERY_S:  # while the child works: the next hook's matchers
+            warmed[0] = now
+            _prewarm(common)
 
 
 def _recv_exact(conn: socket.socket, n: int, first: bytes = b"") -> bytes:
