@@ -23,9 +23,9 @@ MAX_LINES = 500
 LAYERS: tuple[tuple[str, ...], ...] = (
     # leaves: pure, no I/O beyond their own job
     ("errors", "records", "jsonutil", "timeutil", "faults", "cli_quote", "audit", "merkle", "globs",
-     "paths", "reasons", "ownership", "fsutil", "managers", "_hooks"),
+     "paths", "reasons", "ownership", "fsutil", "managers", "_hooks", "deferred"),
     # git and files
-    ("repo", "fingerprints", "policy", "specs", "models", "failclosed", "quarantine"),
+    ("repo", "fingerprints", "policy", "specs", "models", "failclosed", "quarantine", "spool", "helperstate"),
     ("store",),
     ("checkpoint", "trail", "ops"),
     ("gates", "monitor", "status", "install", "state", "doctor", "receipts", "purge"),

@@ -134,6 +134,7 @@ def test_the_commit_gate_refuses_what_the_other_machine_holds(team: Team) -> Non
     git(a.path, "checkout", "-q", "--", "src/auth/login.py")
     a.change("src/billing/invoice.py", "TOTAL = 3\n")
     assert a.commit().code == 0
+    a.cli.ok("status")  # A's next command records what its sh post-commit spooled (SPEC §7)
     recorded = b.cli.json("audit", "list", "--event-type", "commit_recorded")["events"]
     assert recorded[0]["worktree"] == wa
     assert a.cli.json("audit", "verify")["ok"] is True

@@ -15,7 +15,9 @@ def _window_and_globs() -> tuple[float, tuple[str, ...]]:
     from .. import policy as policymod
     from ..gates.common import stale_minutes
 
-    state_dir = get_ctx().store.state_dir
+    ctx = get_ctx()
+    ctx.drain = False  # a question before an edit changes nothing (SPEC §13), not even the spool
+    state_dir = ctx.store.state_dir
     pol = policymod.load(state_dir)
     return stale_minutes(state_dir, pol), pol.allowed_generated_paths
 

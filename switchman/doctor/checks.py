@@ -23,6 +23,7 @@ from . import (
     probe,
     provenance_check,
     receipt_checks,
+    runtime_checks,
     server_checks,
     store_checks,
     work_checks,
@@ -92,6 +93,8 @@ CHECKS: tuple[Entry, ...] = (
     Entry("hooks_installed", hook_checks.installed_checks, ("hooks_installed", "hooks_executable", "hooks_interpreter", "hooks_chained")),
     Entry("precommit_framework", hook_checks.framework_check),
     Entry("hooks_fire", probe.fire_check, needs="store"),
+    Entry("spool", runtime_checks.spool_check, needs="state_dir"),
+    Entry("helper", runtime_checks.helper_check),
     Entry("worktrees", work_checks.worktrees_check, needs="store"),
     Entry("stale_leases", work_checks.stale_check, needs="store"),
     Entry("orphaned_leases", work_checks.orphan_check, needs="store"),
@@ -161,6 +164,32 @@ def apply_fixes(paths: RepoPaths, report: Report) -> list[str]:
     return done
 
 
+def _drain_spool(paths: RepoPaths) -> None:
+    """Finish the hooks' own work first, so the checks judge today's record: record spooled
+    commits (switchman.spool) and write receipts a helper's child had not written yet.
+
+    A store that cannot be opened is what the checks below report; the spool then stays."""
+    from .. import spool
+
+    if not spool.pending(paths.common_dir) or not os.path.isdir(paths.state_dir):
+        return  # nothing to finish: doctor stays read-only (opening for writes migrates a schema)
+    from ..gates.spooled import backfill_receipts, drain_pending
+    from ..state import open_store
+    from ..store import gate_runs
+
+    try:
+        store = open_store(paths)
+    except SwitchmanError:
+        return
+    try:
+        drain_pending(paths, store)
+        backfill_receipts(paths, store, gate_runs.recent_commits(store, receipt_checks.RECENT))
+    except SwitchmanError:
+        pass  # reported by the checks that follow
+    finally:
+        store.close()
+
+
 def run(cwd: str | None = None, *, fix: bool = False) -> Report:
     """`doctor [--fix]` for the repo containing `cwd`. Not a git repo → the locate error (exit 3)."""
     git = store_checks.git_check()
@@ -169,6 +198,7 @@ def run(cwd: str | None = None, *, fix: bool = False) -> Report:
     if cwd is not None and not os.path.isdir(cwd):
         raise BadInput(f"-C {cwd}: no such directory", "pass an existing directory")
     paths = locate(cwd)
+    _drain_spool(paths)
     report = diagnose(paths, git)
     if fix:
         done = apply_fixes(paths, report)

@@ -1,0 +1,130 @@
+"""Record what the sh post-commit spooled (switchman.spool), before anything reads the store.
+
+Every hook and every command that opens the store calls `drain_pending` first, so no answer
+(`status`, `doctor`, a gate) is given on a stale record. All spooled commits go into one
+transaction (one signed checkpoint), in the spool's order, then their receipts into one notes
+batch. A commit that already has a signed record is skipped, so a drain that is retried, or
+that races another, records each commit exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from .. import deferred, spool
+from ..errors import SwitchmanError
+from ..receipts.record import write_receipts
+from ..repo import GitError, RepoPaths, git_env, run_git
+from ..store import worktrees as wtmod
+from ..store.sqlite import Store, Tx
+from .history import Made, prepare_record
+from .traces import parse_spool_fields
+
+
+def drain_pending(paths: RepoPaths, store: Store) -> int:
+    """Record spooled commits if there are any (one scandir when there are none)."""
+    if not spool.pending(paths.common_dir):
+        return 0
+    return drain(paths, store)
+
+
+def _worktree_paths(paths: RepoPaths, entry: spool.Entry) -> RepoPaths | None:
+    git_dir = spool.worktree_git_dir(paths.common_dir, entry)
+    if entry.worktree == ".":
+        top = paths.root if not paths.is_bare else None
+    else:
+        try:
+            with open(os.path.join(git_dir, "gitdir"), encoding="utf-8", errors="surrogateescape") as fh:
+                top = os.path.dirname(fh.read().rstrip("\n"))
+        except OSError:
+            return None  # the worktree was removed: its commits are judged at push
+    if not top or not os.path.isdir(top):
+        return None
+    return RepoPaths(toplevel=os.path.realpath(top), git_dir=git_dir, common_dir=paths.common_dir, hooks_dir=paths.hooks_dir, is_bare=False)
+
+
+def _facts(cwd: str, commits: list[str], env: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
+    """commit -> (tree, parents) for every spooled commit that exists, in one git process."""
+    if not commits:
+        return {}
+    proc = run_git(["log", "--no-walk=unsorted", "--format=%H %T %P", "--stdin"], cwd, env=env, check=False, input="\n".join(commits).encode() + b"\n")
+    out: dict[str, tuple[str, list[str]]] = {}
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        words = line.split()
+        if len(words) >= 2:
+            out[words[0]] = (words[1], words[2:])
+    return out
+
+
+def drain(paths: RepoPaths, store: Store) -> int:
+    """Record every spooled commit; returns how many were newly recorded. Never raises for a
+    commit that cannot be recorded now: it stays spooled and a one-line warning says why."""
+    with spool.claimed(paths.common_dir) as entries:
+        if not entries:
+            return 0
+        cwd = paths.toplevel or paths.root
+        env = git_env(for_other_worktree=True)  # commits by id: no index, any worktree's git
+        facts = _facts(cwd, list(dict.fromkeys(e.commit for e in entries)), env)
+        plans: list[tuple[Any, Any]] = []
+        dropped: list[spool.Entry] = []
+        try:
+            for e in entries:
+                wpaths = _worktree_paths(paths, e)
+                fact = facts.get(e.commit)
+                if wpaths is None or fact is None:
+                    dropped.append(e)  # gone (or forged): nothing to record; push still judges it
+                    continue
+                traces = parse_spool_fields(e.fields)
+                made = Made(commit=e.commit, tree=fact[0], parents=fact[1], traces=traces, rev=e.commit)
+                # `git merge` (spooled by a post-merge that could not reach the store) was judged
+                # by the merge gate; everything else by the commit gate.
+                gate = "merge" if traces.action.startswith(("merge", "pull")) and len(fact[1]) > 1 else "commit"
+                plans.append((wpaths, prepare_record(wpaths, store, made, env=env, gate=gate)))
+            results = store.write(lambda tx: _record_all(tx, plans)) if plans else []
+        except (SwitchmanError, GitError, OSError) as exc:
+            what = getattr(exc, "message", None) or str(exc)
+            sys.stderr.write(f"warning: switchman could not record {len(entries)} spooled commit(s) yet: {what} — they stay spooled; run `switchman-hook doctor`\n")
+            sys.stderr.flush()
+            return 0
+        spool.done(entries)
+    by_worktree: dict[str, tuple[RepoPaths, str, list[Any]]] = {}
+    for (wpaths, (wt, _)), result in zip(plans, results, strict=True):
+        slot = by_worktree.setdefault(wt.name, (wpaths, wt.enforcement_mode, []))
+        slot[2].append(result.get("row"))
+    for wpaths, mode, rows in by_worktree.values():
+        # No verdict depends on receipts: a helper's child writes them after answering git.
+        deferred.later(write_receipts, wpaths, store, rows, mode=mode, env=git_env(for_other_worktree=True))
+    return sum(1 for r in results if r.get("recorded"))
+
+
+def _record_all(tx: Tx, plans: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    return [fn(tx) for _, (_, fn) in plans]
+
+
+def backfill_receipts(paths: RepoPaths, store: Store, commits: list[str], *, env: dict[str, str] | None = None) -> int:
+    """Write the receipts that recorded `commits` lack (a deferred write that never ran: its
+    helper child was killed after answering). From the signed rows, so nothing else is trusted."""
+    from ..receipts import notes
+    from ..store import gate_runs as runstore
+    from .signed import key_of, signed_row
+
+    if not commits:
+        return 0
+    cwd = paths.toplevel or paths.root
+    e = env if env is not None else git_env(for_other_worktree=True)
+    table = runstore.provenance_many(store, commits)
+    if not table:
+        return 0
+    have = notes.lines_for(cwd, sorted(table), env=e)
+    key = key_of(store)
+    rows = [row for c, p in table.items() if c not in have and (row := signed_row(store, key, p["audit_sequence"])) is not None]
+    by_mode: dict[str, list[Any]] = {}
+    for row in rows:
+        # Rows name their mode since the spool; an older row gets its worktree's mode now.
+        wt = wtmod.get(store, row.worktree) if row.worktree else None
+        by_mode.setdefault(wt.enforcement_mode if wt is not None else "observed", []).append(row)
+    for mode, group in by_mode.items():
+        write_receipts(paths, store, group, mode=mode, env=e)
+    return len(rows)
