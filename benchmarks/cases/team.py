@@ -24,8 +24,9 @@ K = 10
 
 
 def team_latency_case(ctx: Ctx, files: int = FILES) -> Result:
-    """`git commit` of K claimed files (all hooks installed, guarded) and `status --json`, on
-    each store, interleaved; `bare` is the same commit with no hooks."""
+    """`git commit` of K claimed files (all hooks installed, guarded; through the warm helper and
+    with SWITCHMAN_NO_HELPER=1) and `status --json`, on each store, interleaved; `bare` is the
+    same commit with no hooks."""
     with Team(ctx.cache, files) as team:
         clones = {s: team.clone(s, s, f"bench-{s}") for s in STORES}
         paths = {s: main_claims(c, K) for s, c in clones.items()}
@@ -40,16 +41,19 @@ def team_latency_case(ctx: Ctx, files: int = FILES) -> Result:
             git(c.path, c.env, "add", "--", *ps)
             return rev["n"]
 
-        def commit(store: str, hooks: Path | None = None) -> Callable[[int], float]:
+        def commit(store: str, hooks: Path | None = None, helper: bool = True) -> Callable[[int], float]:
             c = clones[store]
-            return lambda _r: timed_commit(c.path, hooks, stage(c, paths[store]), c.env)
+            env = c.env if helper else {**c.env, "SWITCHMAN_NO_HELPER": "1"}
+            return lambda _r: timed_commit(c.path, hooks, stage(c, paths[store]), env)
 
         def status(store: str) -> Callable[[int], float]:
             c = clones[store]
             return lambda _r: timed([str(CONSOLE), "status", "--json"], c.path, c.env)
 
         commits = interleave(
-            {"bare": commit("sqlite", nohooks), **{s: commit(s) for s in STORES}}, ctx.runs, ctx.warmup
+            {"bare": commit("sqlite", nohooks), **{s: commit(s) for s in STORES},
+             **{f"{s}, no helper": commit(s, helper=False) for s in STORES}},
+            ctx.runs, ctx.warmup,
         )
         statuses = interleave({f"status {s}": status(s) for s in STORES}, ctx.runs, ctx.warmup)
     res = Result(
@@ -57,14 +61,15 @@ def team_latency_case(ctx: Ctx, files: int = FILES) -> Result:
         {"files": files, "staged": K, "mode": "guarded", "pg": "PostgreSQL, fsync on, agent login role"},
         {**commits, **statuses},
         [("bare", "sqlite"), ("sqlite", "pg-unix"), ("sqlite", "pg-tcp"),
+         ("bare", "sqlite, no helper"), ("sqlite, no helper", "pg-unix, no helper"), ("sqlite, no helper", "pg-tcp, no helper"),
          ("status sqlite", "status pg-unix"), ("status sqlite", "status pg-tcp")],
     )
-    extra = {f"{b} - {a}": res.med(b) - res.med(a) for a, b in res.pairs}
-    res.extra.update(delta_ms=extra)
+    res.extra.update(delta_ms={f"{b} - {a}": res.med(b) - res.med(a) for a, b in res.pairs})
+    d = {b: res.med(b) - res.med(a) for a, b in res.pairs}
     res.figure = (
-        f"commit +{res.med('pg-unix') - res.med('sqlite'):.0f} ms (unix) / +{res.med('pg-tcp') - res.med('sqlite'):.0f} ms (tcp) "
-        f"over SQLite; status +{res.med('status pg-unix') - res.med('status sqlite'):.0f} / "
-        f"+{res.med('status pg-tcp') - res.med('status sqlite'):.0f} ms"
+        f"PostgreSQL over SQLite: commit {d['pg-unix']:+.0f} (unix) / {d['pg-tcp']:+.0f} ms (tcp) with the helper, "
+        f"{d['pg-unix, no helper']:+.0f} / {d['pg-tcp, no helper']:+.0f} ms without; "
+        f"status {d['status pg-unix']:+.0f} / {d['status pg-tcp']:+.0f} ms"
     )
     return res
 

@@ -105,7 +105,8 @@ class Team:
         home.mkdir(parents=True)
         (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n")
         env = clean_env(home)
-        env.update(XDG_CONFIG_HOME=str(home / ".config"), SWITCHMAN_MACHINE_ID=machine)
+        # The warm helper (one per clone) leaves a minute after the run's last hook, not ten.
+        env.update(XDG_CONFIG_HOME=str(home / ".config"), SWITCHMAN_MACHINE_ID=machine, SWITCHMAN_HELPER_IDLE="60")
         dest = self.work / name
         git(self.work, env, "clone", "-q", str(self.origin), str(dest))
         c = Clone(dest, env, store)
