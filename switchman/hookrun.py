@@ -231,9 +231,9 @@ def _drain(name: str, paths, store) -> None:  # type: ignore[no-untyped-def]
         from .checkpoint import writer
 
         with writer.suspended():
-            drain(paths, store)
+            drain(paths, store, raise_errors=True)
     else:
-        drain(paths, store)
+        drain(paths, store, raise_errors=True)
 
 
 # One handler per hook, each importing only the gate it runs: (paths, store, argv, framework) ->
