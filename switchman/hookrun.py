@@ -113,9 +113,10 @@ def run(name: str, args: list[str]) -> int:
         # The gate's first question (git reads the whole index for it): ask it before even
         # locating the repository. Hooks are installed only where switchman is initialised.
         from .fingerprints import DIFF_INDEX_ARGS
-        from .repo import prefetch_git
+        from .repo import LOCATE_ARGS, prefetch_git
 
         prefetch_git([*DIFF_INDEX_ARGS, "HEAD", "--"])
+        prefetch_git(LOCATE_ARGS)  # beside it, on the other core: `locate` then only collects
     try:
         try:
             paths = locate()
