@@ -113,9 +113,10 @@ def run(name: str, args: list[str]) -> int:
         # The gate's first question (git reads the whole index for it): ask it before even
         # locating the repository. Hooks are installed only where switchman is initialised.
         from .fingerprints import DIFF_INDEX_ARGS
-        from .repo import prefetch_git
+        from .repo import LOCATE_ARGS, prefetch_git
 
         prefetch_git([*DIFF_INDEX_ARGS, "HEAD", "--"])
+        prefetch_git(LOCATE_ARGS)  # beside it, on the other core: `locate` then only collects
     try:
         try:
             paths = locate()
@@ -231,9 +232,9 @@ def _drain(name: str, paths, store) -> None:  # type: ignore[no-untyped-def]
         from .checkpoint import writer
 
         with writer.suspended():
-            drain(paths, store)
+            drain(paths, store, raise_errors=True)
     else:
-        drain(paths, store)
+        drain(paths, store, raise_errors=True)
 
 
 # One handler per hook, each importing only the gate it runs: (paths, store, argv, framework) ->

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import stat
@@ -25,6 +24,7 @@ from switchman import helperstate
 from switchman.helper import client
 from testing.gates import Env, commit, head, run_git, settle
 from testing.git import git
+from testing.helper import children, other_version
 
 
 def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
@@ -109,15 +109,10 @@ def test_pre_push_reads_its_stdin_through_it(env: Env) -> None:
 
 
 def test_another_version_is_refused_and_the_hook_still_runs(env: Env, tmp_path: Path) -> None:
-    import switchman
-
     probe(env, env.a)
     old = running(env)
-    other = tmp_path / "other" / "switchman"
-    shutil.copytree(os.path.dirname(switchman.__file__), other, ignore=shutil.ignore_patterns("__pycache__"))
-    init = other / "__init__.py"
-    init.write_text(init.read_text().replace(f'__version__ = "{switchman.__version__}"', '__version__ = "0.0.0-other"'))
-    proc = subprocess.run([sys.executable, "-E", "-S", str(other / "helper" / "client.py"), "pre-commit"], cwd=env.a,
+    client_of_other = other_version(tmp_path, "0.0.0-other")
+    proc = subprocess.run([sys.executable, "-E", "-S", str(client_of_other), "pre-commit"], cwd=env.a,
                           capture_output=True, env={**os.environ, "SWITCHMAN_DOCTOR_PROBE": "1"})
     answer = json.loads(proc.stdout.decode().split("switchman-probe ", 1)[1])
     assert proc.returncode == 0 and answer["helper"] is False  # judged in-process instead
@@ -139,19 +134,6 @@ def test_idle_exit_and_off_switch(env: Env, monkeypatch: pytest.MonkeyPatch) -> 
     assert not (env.root / ".git" / helperpkg.SOCKET).exists()
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
 def test_killed_mid_hook_the_commit_is_still_judged_and_recorded_once(env: Env) -> None:
     probe(env, env.a)
     helper = running(env)
@@ -162,8 +144,8 @@ def test_killed_mid_hook_the_commit_is_still_judged_and_recorded_once(env: Env) 
     result: list[int] = []
     t = threading.Thread(target=lambda: result.append(commit(env.a, "one").code))
     t.start()
-    assert wait_for(lambda: bool(_children(helper.pid)), 10)
-    for pid in [*_children(helper.pid), helper.pid]:
+    assert wait_for(lambda: bool(children(helper.pid)), 10)
+    for pid in [*children(helper.pid), helper.pid]:
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.3)
     db.rollback()

@@ -23,11 +23,11 @@ from .history import Made, prepare_record
 from .traces import parse_spool_fields
 
 
-def drain_pending(paths: RepoPaths, store: Store) -> int:
+def drain_pending(paths: RepoPaths, store: Store, *, raise_errors: bool = False) -> int:
     """Record spooled commits if there are any (one scandir when there are none)."""
     if not spool.pending(paths.common_dir):
         return 0
-    return drain(paths, store)
+    return drain(paths, store, raise_errors=raise_errors)
 
 
 def _worktree_paths(paths: RepoPaths, entry: spool.Entry) -> RepoPaths | None:
@@ -58,9 +58,10 @@ def _facts(cwd: str, commits: list[str], env: dict[str, str]) -> dict[str, tuple
     return out
 
 
-def drain(paths: RepoPaths, store: Store) -> int:
-    """Record every spooled commit; returns how many were newly recorded. Never raises for a
-    commit that cannot be recorded now: it stays spooled and a one-line warning says why."""
+def drain(paths: RepoPaths, store: Store, *, raise_errors: bool = False) -> int:
+    """Record every spooled commit; returns how many were newly recorded. What cannot be recorded
+    now stays spooled: a command warns in one line and goes on; a hook (`raise_errors`) fails
+    as it would on its own write, so its one line names the cause."""
     with spool.claimed(paths.common_dir) as entries:
         if not entries:
             return 0
@@ -84,6 +85,8 @@ def drain(paths: RepoPaths, store: Store) -> int:
                 plans.append((wpaths, prepare_record(wpaths, store, made, env=env, gate=gate)))
             results = store.write(lambda tx: _record_all(tx, plans)) if plans else []
         except (SwitchmanError, GitError, OSError) as exc:
+            if raise_errors and isinstance(exc, SwitchmanError) and not isinstance(exc, GitError):
+                raise
             what = getattr(exc, "message", None) or str(exc)
             sys.stderr.write(f"warning: switchman could not record {len(entries)} spooled commit(s) yet: {what} — they stay spooled; run `switchman-hook doctor`\n")
             sys.stderr.flush()

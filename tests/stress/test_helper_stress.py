@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,23 +21,11 @@ from pathlib import Path
 from switchman import helperstate, spool
 from testing.gates import Env, commit, head, settle
 from testing.git import add_worktree, git, write
+from testing.helper import children, other_version
 
 AGENTS = 4
 COMMITS = 6
 PREFILLED = 150
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
 
 
 def _prefill(env: Env) -> list[str]:
@@ -54,15 +41,10 @@ def _prefill(env: Env) -> list[str]:
 
 
 def test_helper_killed_swapped_and_a_full_spool(env: Env, tmp_path: Path) -> None:
-    import switchman
-
     worktrees = [env.a, env.b] + [add_worktree(env.root, f"agent-{c}") for c in "cd"]
     env.cli.ok("worktree", "sync")
     waiting = _prefill(env)
-    other = tmp_path / "other" / "switchman"
-    shutil.copytree(os.path.dirname(switchman.__file__), other, ignore=shutil.ignore_patterns("__pycache__"))
-    init = other / "__init__.py"
-    init.write_text(init.read_text().replace(f'__version__ = "{switchman.__version__}"', '__version__ = "9.9.9-swapped"'))
+    client_of_other = other_version(tmp_path, "9.9.9-swapped")
     common = str(env.root / ".git")
     stop = threading.Event()
     kills = {"n": 0}
@@ -73,7 +55,7 @@ def test_helper_killed_swapped_and_a_full_spool(env: Env, tmp_path: Path) -> Non
             time.sleep(rng.uniform(0.05, 0.25))
             state = helperstate.status(common)
             if state.pid:
-                victims = _children(state.pid) + ([state.pid] if rng.random() < 0.5 else [])
+                victims = children(state.pid) + ([state.pid] if rng.random() < 0.5 else [])
                 for pid in victims:
                     try:
                         os.kill(pid, signal.SIGKILL)
@@ -84,7 +66,7 @@ def test_helper_killed_swapped_and_a_full_spool(env: Env, tmp_path: Path) -> Non
     def swapper() -> None:
         while not stop.is_set():
             time.sleep(0.4)
-            subprocess.run([sys.executable, "-E", "-S", str(other / "helper" / "client.py"), "pre-commit"],
+            subprocess.run([sys.executable, "-E", "-S", str(client_of_other), "pre-commit"],
                            cwd=env.a, capture_output=True, env={**os.environ, "SWITCHMAN_DOCTOR_PROBE": "1"})
 
     made: list[list[str]] = [[] for _ in worktrees]
