@@ -40,13 +40,22 @@ def _probe(name: str) -> int:
         answer.update(
             toplevel=paths.toplevel,
             state_dir=paths.state_dir,
-            managed=os.path.exists(os.path.join(paths.state_dir, "switchman.db")),
+            managed=_managed(paths.state_dir),
         )
     except SwitchmanError as exc:
         answer["error"] = exc.message
     sys.stdout.write("switchman-probe " + json.dumps(answer) + "\n")
     sys.stdout.flush()
     return 0
+
+
+def _managed(state_dir: str) -> bool:
+    """A store is there to judge against: the SQLite file, or a PostgreSQL server this clone joined."""
+    if os.path.exists(os.path.join(state_dir, "switchman.db")):
+        return True
+    from .store import postgres_config
+
+    return os.path.isdir(state_dir) and postgres_config.selected(state_dir) is not None
 
 
 # Every name a hook script, the pre-commit framework or a hand-written manager line may pass.
