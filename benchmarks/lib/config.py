@@ -22,4 +22,4 @@ TARGET_COMMIT = {(10_000, 10, 10): (40.0, 60.0), (100_000, 5_000, 1_000): (100.0
 TARGET_STRICT_RATIO = 1.3
 TARGET_VERIFY_1M_S = 10.0
 TARGET_APPENDS = 5_000.0
-TARGET_P99_MS = 1_000.0
+TARGET_P99_MS = 500.0  # issue 15: 8 committers through the helper (issue 6 asked 1,000)
