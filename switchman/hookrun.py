@@ -334,9 +334,6 @@ def serve(argv: list[str]) -> int:
         err("usage: switchman-hookrun [-q|-v] HOOK-NAME [ARGS...]")
         return 2
     _FAST_EXIT = VIA_HELPER = True
-    from . import deferred
-
-    deferred.ENABLED = True
     return run(args[0], args[1:])
 
 

@@ -23,7 +23,7 @@ MAX_LINES = 500
 LAYERS: tuple[tuple[str, ...], ...] = (
     # leaves: pure, no I/O beyond their own job
     ("errors", "records", "jsonutil", "timeutil", "faults", "cli_quote", "audit", "merkle", "globs",
-     "paths", "reasons", "ownership", "fsutil", "managers", "_hooks", "deferred"),
+     "paths", "reasons", "ownership", "fsutil", "managers", "_hooks"),
     # git and files
     ("repo", "fingerprints", "policy", "specs", "models", "failclosed", "quarantine", "spool", "helperstate"),
     ("store",),

@@ -43,11 +43,13 @@ def test_post_commit_spools_and_the_next_command_records(env: Env) -> None:
     fields = entry.read_text().rstrip("\n").split("\t")
     assert entry.name.startswith(sha + "-") and fields[:3] == ["1", sha, "agent-a"]
     assert fields[5] == "commit" and recorded(env, sha) == 0  # not in the store yet
-    # Any command records it first (status here), and the receipt is written then.
+    # Any command records it first (status here); the receipt waits for doctor or the push.
     env.cli.ok("status")
     assert spooled(env) == [] and recorded(env, sha) == 1
-    assert git(env.root, "notes", "--ref", "switchman", "list", sha).strip()
     assert env.last("commit_recorded")["details"]["commit"] == sha
+    assert run_git(env.root, "notes", "--ref", "switchman", "list", sha).code != 0
+    env.cli("doctor")
+    assert git(env.root, "notes", "--ref", "switchman", "list", sha).strip()
 
 
 def test_the_next_hook_records_before_it_judges(env: Env) -> None:

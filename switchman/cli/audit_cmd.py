@@ -177,8 +177,10 @@ def audit_pubkey(as_json: bool) -> None:
 def audit_rotate_key(as_json: bool) -> None:
     """Replace the checkpoint signing key; old checkpoints stay verifiable. Logged."""
     from ..checkpoint.writer import rotate_key
+    from ..gates.spooled import backfill_all_receipts
 
     ctx = get_ctx()
+    backfill_all_receipts(ctx.paths, ctx.store)  # receipts still to write: under the old key
     res = rotate_key(ctx.paths, ctx.store)
     if as_json:
         emit_json({"ok": True, "verifier_key": res.new_key, "retired": res.retired, "retired_size": res.retired_size})

@@ -14,7 +14,6 @@ from typing import Any
 
 from .. import audit, fingerprints
 from ..ops.claims import consume_leftovers
-from ..receipts.record import write_receipts
 from ..records import Record
 from ..repo import HEAD_ARGS, RepoPaths, committed_paths_args, run_git
 from ..store import gate_runs as runstore
@@ -135,10 +134,8 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
     made = made_now(paths, env)
     if made is None:
         return {"recorded": False}
-    wt, fn = prepare_record(paths, store, made, env=env, gate=gate)
-    result = store.write(fn)
-    write_receipts(paths, store, [result.get("row")], mode=wt.enforcement_mode, env=env)
-    return result
+    _, fn = prepare_record(paths, store, made, env=env, gate=gate)
+    return store.write(fn)
 
 
 def prepare_record(
@@ -320,7 +317,6 @@ def post_rewrite(
         return changed
 
     changed = store.write(fn)
-    write_receipts(paths, store, recorded, mode=wt.enforcement_mode, env=env)
     rebaseline(paths, store, env=env, framework=framework)
     return {"rewritten": changed}
 

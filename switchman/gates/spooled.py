@@ -1,10 +1,15 @@
-"""Record what the sh post-commit spooled (switchman.spool), before anything reads the store.
+"""Record what the sh post-commit spooled (switchman.spool), before anything reads the store;
+write the receipts of recorded commits where they are needed (`backfill_receipts`).
 
 Every hook and every command that opens the store calls `drain_pending` first, so no answer
 (`status`, `doctor`, a gate) is given on a stale record. All spooled commits go into one
-transaction (one signed checkpoint), in the spool's order, then their receipts into one notes
-batch. A commit that already has a signed record is skipped, so a drain that is retried, or
-that races another, records each commit exactly once.
+transaction (one signed checkpoint), in the spool's order. A commit that already has a signed
+record is skipped, so a drain that is retried, or that races another, records each commit once.
+
+Receipts are derived from the signed recording rows, so they can be written any time after:
+the push gate writes those of the pushed commits in one notes batch before the notes travel,
+and doctor those of recent commits. A commit no longer pays for its receipt (a `log`, a
+signature and three git processes) on its way in.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import sys
 from typing import Any
 
-from .. import deferred, spool
+from .. import spool
 from ..errors import SwitchmanError
 from ..receipts.record import write_receipts
 from ..repo import GitError, RepoPaths, git_env, run_git
@@ -92,13 +97,6 @@ def drain(paths: RepoPaths, store: Store, *, raise_errors: bool = False) -> int:
             sys.stderr.flush()
             return 0
         spool.done(entries)
-    by_worktree: dict[str, tuple[RepoPaths, str, list[Any]]] = {}
-    for (wpaths, (wt, _)), result in zip(plans, results, strict=True):
-        slot = by_worktree.setdefault(wt.name, (wpaths, wt.enforcement_mode, []))
-        slot[2].append(result.get("row"))
-    for wpaths, mode, rows in by_worktree.values():
-        # No verdict depends on receipts: a helper's child writes them after answering git.
-        deferred.later(write_receipts, wpaths, store, rows, mode=mode, env=git_env(for_other_worktree=True))
     return sum(1 for r in results if r.get("recorded"))
 
 
@@ -107,8 +105,9 @@ def _record_all(tx: Tx, plans: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
 
 
 def backfill_receipts(paths: RepoPaths, store: Store, commits: list[str], *, env: dict[str, str] | None = None) -> int:
-    """Write the receipts that recorded `commits` lack (a deferred write that never ran: its
-    helper child was killed after answering). From the signed rows, so nothing else is trusted."""
+    """Write the receipts that recorded `commits` lack, in one notes batch per mode. From the
+    signed rows, so nothing else is trusted; identical lines are kept once (signing is
+    deterministic), so a second writer changes nothing."""
     from ..receipts import notes
     from ..store import gate_runs as runstore
     from .signed import key_of, signed_row
@@ -131,3 +130,11 @@ def backfill_receipts(paths: RepoPaths, store: Store, commits: list[str], *, env
     for mode, group in by_mode.items():
         write_receipts(paths, store, group, mode=mode, env=e)
     return len(rows)
+
+
+def backfill_all_receipts(paths: RepoPaths, store: Store, limit: int = 100_000) -> int:
+    """Every recorded commit's missing receipt, now: before the signing key changes (rotation),
+    so each receipt is signed by the key that was active when its commit was recorded."""
+    from ..store import gate_runs as runstore
+
+    return backfill_receipts(paths, store, runstore.recent_commits(store, limit))

@@ -207,7 +207,7 @@ def _serve(common: str, sock: socket.socket, idle: float, me: tuple[bytes, bytes
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
-                code = _child(conn, common, me, stale[0])
+                code = _child(conn, me, stale[0])
             except BaseException:  # noqa: BLE001 - the client then runs the hook itself
                 code = None
             os._exit(0 if code is None else code)
@@ -227,7 +227,7 @@ def _recv_exact(conn: socket.socket, n: int, first: bytes = b"") -> bytes:
     return bytes(buf)
 
 
-def _child(conn: socket.socket, common: str, me: tuple[bytes, bytes, bytes], code_changed: bool) -> int | None:
+def _child(conn: socket.socket, me: tuple[bytes, bytes, bytes], code_changed: bool) -> int | None:
     conn.settimeout(10.0)
     data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
     try:
@@ -257,20 +257,15 @@ def _child(conn: socket.socket, common: str, me: tuple[bytes, bytes, bytes], cod
     except (OSError, ValueError, ConnectionError):
         return None
     answered = _watch(conn)
-    from switchman import deferred, hookrun
+    from switchman import hookrun
 
     code = hookrun.serve([hook, *args])
     with contextlib.suppress(OSError):
         sys.stdout.flush()
         sys.stderr.flush()
-    if deferred.pending():
-        # Let go of the client's descriptors first: whoever reads the hook's output (git, a
-        # subprocess pipe) must not wait for work done after the answer.
-        _to_log(common)
     answered.set()
     with contextlib.suppress(OSError):
         conn.sendall(b"EXIT %d\n" % code)
-    deferred.run_all()
     return code
 
 
@@ -317,15 +312,3 @@ def _watch(conn: Any) -> Any:
 
     threading.Thread(target=wait, daemon=True).start()
     return answered
-
-
-def _to_log(common: str) -> None:
-    from . import LOG
-
-    null = os.open(os.devnull, os.O_RDONLY)
-    log = os.open(os.path.join(common, LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(null)
-    os.close(log)
