@@ -71,7 +71,8 @@ wrap(val, "evaluate_lease", "boundary validation")
 wrap(val, "record_touched_paths", "dependency check (other tasks' scopes)")
 wrap(cp, "write_checkpoint", "signed checkpoint (sign + ref)")
 wrap(gh, "_head", "rev-parse HEAD: wait")
-wrap(gh, "detect_operation", "detect operation")
+wrap(gh, "prepare_record", "prepare the record (git facts)")
+wrap(gh, "write_receipts", "receipts (sign + notes)")
 _open = con.Store.open.__func__
 def opener(cls, *a, **k):
     t = time.perf_counter()

@@ -13,7 +13,9 @@ a directory there to rebuild it) and times, end to end, what agents pay:
 * `monitor once` over 8 worktrees with 50 dirty files each;
 * `audit verify` at 100k and 1M events; audit appends/s in-process and from 8 processes;
 * `doctor` on a healthy 100k-file repository;
-* 8 concurrent committers (latency percentiles, errors).
+* 8 concurrent committers (latency percentiles, errors);
+* the team backend beside SQLite: a commit and `status --json` on PostgreSQL over a unix socket
+  and TCP loopback, and 8 committers from two clones on two machines through one server.
 
 Every measurement is median / min / max over --runs (>= 7) runs after --warmup runs, with A/B
 variants interleaved in rotating order within each round, and the ratio B/A printed per pair.
@@ -47,6 +49,7 @@ from cases.concurrent import concurrent_case  # noqa: E402
 from cases.doctor import doctor_case  # noqa: E402
 from cases.monitor import monitor_case  # noqa: E402
 from cases.push import pre_push_case  # noqa: E402
+from cases.team import team_concurrent_case, team_latency_case  # noqa: E402
 from cases.verify import verify_case  # noqa: E402
 from lib.config import DEFAULT_CACHE, HERE, PUSH_COMMITS  # noqa: E402
 from lib.measure import Ctx, Result, label  # noqa: E402
@@ -72,6 +75,8 @@ def catalogue(heavy: bool) -> list[tuple[str, Callable[[Ctx], Result]]]:
         ("appends-8proc", appends_8proc_case),
         ("doctor-100k", lambda c: doctor_case(c)),
         ("concurrent-10k-w8", lambda c: concurrent_case(c, 10_000)),
+        ("team-commit-status-10k", team_latency_case),
+        ("team-concurrent-10k-w8", team_concurrent_case),
     ]
     if heavy:
         cases += [

@@ -4,6 +4,7 @@
 # beside it as <name>.switchman-orig and runs first with the same arguments and stdin.
 hook=@HOOK_NAME@
 py=@PYTHON@
+client=@CLIENT@
 
 case $0 in */*) orig=${0%/*}/$hook.switchman-orig ;; *) orig=./$hook.switchman-orig ;; esac
 # Run the chained hook as git would have: a shell script is sourced by its own shell with $0 set
@@ -40,6 +41,74 @@ if [ -z "${__switchman_hook-}" ] && [ -f "$orig" ] && [ -x "$orig" ] && [ "$orig
 	esac
 fi
 
+# post-commit only spools the new commit (switchman/spool.py: one file in the git common dir,
+# recorded by the next hook or command) and exits: no interpreter start per commit. Python
+# records in-process when spooling is off (SWITCHMAN_NO_SPOOL=1), under the pre-commit
+# framework, or when anything here looks unusual.
+spool_commit() {
+	nl='
+'
+	tab='	'
+	facts=$(git rev-parse --path-format=absolute --git-dir --git-common-dir HEAD 2>/dev/null) || return 1
+	gd=${facts%%"$nl"*}
+	rest=${facts#*"$nl"}
+	common=${rest%%"$nl"*}
+	head=${rest#*"$nl"}
+	case $head in '' | *[!0-9a-f]*) return 1 ;; esac
+	[ ${#head} -eq 40 ] || [ ${#head} -eq 64 ] || return 1
+	case $common in */.git) state=${common%/*}/.switchman ;; *) state=$common/switchman ;; esac
+	[ -d "$state" ] || return 0 # not managed by switchman: nothing to record
+	[ -d "$common/switchman-spool" ] || return 1
+	if [ "$gd" = "$common" ]; then
+		wt=.
+	else
+		case $gd in "$common/worktrees/"*) wt=${gd#"$common/worktrees/"} ;; *) return 1 ;; esac
+		case $wt in '' | */* | *"$tab"*) return 1 ;; esac
+	fi
+	line=
+	[ -f "$gd/logs/HEAD" ] && line=$(tail -n 1 "$gd/logs/HEAD" 2>/dev/null)
+	ids=${line%%"$tab"*}
+	msg=${line#*"$tab"}
+	[ "$ids" = "$line" ] && msg=
+	action=${msg%%:*}
+	case $action in *"$tab"*) action= ;; esac
+	[ ${#action} -le 200 ] || action=
+	old=${ids%% *}
+	ids=${ids#* }
+	new=${ids%% *}
+	case $old$new in *[!0-9a-f]*) old= new= ;; esac
+	ea=${GIT_REFLOG_ACTION-}
+	ea=${ea%% *}
+	case $ea in *"$tab"* | *"$nl"*) ea= ;; esac
+	cph=
+	flags=
+	[ -d "$gd/rebase-merge" ] && flags=${flags}m
+	[ -d "$gd/rebase-apply" ] && flags=${flags}a
+	[ -f "$gd/REVERT_HEAD" ] && flags=${flags}r
+	if [ -f "$gd/CHERRY_PICK_HEAD" ]; then
+		flags=${flags}c
+		IFS= read -r cph <"$gd/CHERRY_PICK_HEAD" || :
+		case $cph in *[!0-9a-f]*) cph= ;; esac
+	fi
+	picked=
+	if [ -f "$gd/rebase-merge/done" ]; then
+		picked=$(tail -n 1 "$gd/rebase-merge/done" 2>/dev/null)
+		picked=${picked#* }
+		picked=${picked%% *}
+		case $picked in *[!0-9a-f]*) picked= ;; esac
+	fi
+	printf '1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$head" "$wt" "$old" "$new" "$action" "$ea" "$cph" "$picked" "$flags" \
+		>"$common/switchman-spool/$head-$$" 2>/dev/null || return 1
+}
+if [ "$hook" = post-commit ] && [ "${SWITCHMAN_NO_SPOOL-}" != 1 ] && [ "${PRE_COMMIT-}" != 1 ]; then
+	spool_commit && exit 0
+fi
+
+if [ -x "$py" ] && [ -n "$client" ] && [ -f "$client" ] && [ "${SWITCHMAN_NO_HELPER:-0}" = 0 ]; then
+	# The warm helper's client (switchman/helper/): `-S` skips site, so it starts in a few ms; it
+	# runs the hook in-process itself whenever the helper cannot (same command line as below).
+	exec "$py" -E -S "$client" "$hook" "$@"
+fi
 if [ -x "$py" ]; then
 	# Not `python -m`: that puts the worktree first on sys.path, so a worktree holding its own
 	# switchman/ package could replace the gate. Drop that entry (and, with -E, PYTHONPATH), then

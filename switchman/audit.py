@@ -46,6 +46,8 @@ FAILURE_CODES = (
     "signature_mismatch",
     "unsigned_row",
     "key_missing",
+    # a server store (SPEC §12): the chain ends before the head row the server keeps
+    "server_head_mismatch",
     # checkpoints (SPEC §9)
     "log_shorter_than_checkpoint",
     "checkpoint_root_mismatch",

@@ -118,6 +118,12 @@ def _load() -> Plan | None:
 ACTIVE: Plan | None = _load()
 
 
+def reload() -> None:
+    """Read SWITCHMAN_FAULT again (a warm helper's child takes its client's environment)."""
+    global ACTIVE
+    ACTIVE = _load()
+
+
 def _note(plan: Plan, line: str) -> None:
     if plan.log is None:
         return

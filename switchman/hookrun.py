@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .failclosed import err, fail, remember_mode, remembered_mode
+from .failclosed import GATING, err, fail, remember_mode, remembered_mode
 from .hookenv import (
     framework_name,
     push_lines,
@@ -23,6 +23,7 @@ from .hookenv import (
 
 PROBE_ENV = "SWITCHMAN_DOCTOR_PROBE"  # doctor checks an interpreter's hookrun has it
 _FAST_EXIT = False  # set by main() for the hook process itself (see there)
+VIA_HELPER = False  # set by serve(): this hook runs in a warm helper's fork (switchman.helper)
 
 
 def _probe(name: str) -> int:
@@ -33,19 +34,28 @@ def _probe(name: str) -> int:
     from .errors import SwitchmanError
     from .repo import locate
 
-    answer: dict[str, object] = {"hook": name, "version": __version__, "python": sys.executable}
+    answer: dict[str, object] = {"hook": name, "version": __version__, "python": sys.executable, "helper": VIA_HELPER}
     try:
         paths = locate()
         answer.update(
             toplevel=paths.toplevel,
             state_dir=paths.state_dir,
-            managed=os.path.exists(os.path.join(paths.state_dir, "switchman.db")),
+            managed=_managed(paths.state_dir),
         )
     except SwitchmanError as exc:
         answer["error"] = exc.message
     sys.stdout.write("switchman-probe " + json.dumps(answer) + "\n")
     sys.stdout.flush()
     return 0
+
+
+def _managed(state_dir: str) -> bool:
+    """A store is there to judge against: the SQLite file, or a PostgreSQL server this clone joined."""
+    if os.path.exists(os.path.join(state_dir, "switchman.db")):
+        return True
+    from .store import postgres_config
+
+    return os.path.isdir(state_dir) and postgres_config.selected(state_dir) is not None
 
 
 # Every name a hook script, the pre-commit framework or a hand-written manager line may pass.
@@ -112,9 +122,10 @@ def run(name: str, args: list[str]) -> int:
         # The gate's first question (git reads the whole index for it): ask it before even
         # locating the repository. Hooks are installed only where switchman is initialised.
         from .fingerprints import DIFF_INDEX_ARGS
-        from .repo import prefetch_git
+        from .repo import LOCATE_ARGS, prefetch_git
 
         prefetch_git([*DIFF_INDEX_ARGS, "HEAD", "--"])
+        prefetch_git(LOCATE_ARGS)  # beside it, on the other core: `locate` then only collects
     try:
         try:
             paths = locate()
@@ -132,6 +143,9 @@ def run(name: str, args: list[str]) -> int:
         try:
             return _dispatch(name, args, paths, framework)
         except SwitchmanError as exc:
+            if name in ("post-commit", "post-merge") and _spool_head(name, paths):
+                # Kept for the next hook or command that reaches the store (SPEC §12).
+                return fail(name, paths, exc.message + " (the commit is kept in the spool until the store answers)", exc.fix)
             return fail(name, paths, exc.message, exc.fix)
         except Exception as exc:  # noqa: BLE001 - a hook must answer with one line, never a traceback
             if verbose():
@@ -144,6 +158,27 @@ def run(name: str, args: list[str]) -> int:
             from .repo import discard_prefetched
 
             discard_prefetched()
+
+
+def _spool_head(name: str, paths) -> bool:  # type: ignore[no-untyped-def]
+    """The store cannot take the commit now: spool it, as the sh post-commit does (True if kept)."""
+    try:
+        from . import spool
+        from .gates.history import is_new_merge_commit
+        from .gates.traces import read_live, spool_fields
+        from .repo import HEAD_ARGS, run_git
+
+        if name == "post-merge" and not is_new_merge_commit(paths.toplevel, None, paths.git_dir):
+            return False
+        head = run_git(HEAD_ARGS, paths.toplevel, check=False).stdout.decode().split()
+        worktree = "." if paths.git_dir == paths.common_dir else os.path.basename(paths.git_dir)
+        if not head or (worktree != "." and os.path.dirname(paths.git_dir) != os.path.join(paths.common_dir, "worktrees")):
+            return False
+        spool.ensure(paths.common_dir)
+        spool.append(paths.common_dir, [head[0], worktree, *spool_fields(read_live(paths.git_dir))])
+        return True
+    except Exception:  # noqa: BLE001 - the warning that follows is what matters now
+        return False
 
 
 def _prefetch(name: str, paths: object) -> None:
@@ -176,6 +211,7 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
 
     store = open_store(paths)
     try:
+        _drain(name, paths, store)
         result = HANDLERS[name](paths, store, args, framework)
     finally:
         if not _FAST_EXIT:
@@ -190,6 +226,24 @@ def _dispatch(name: str, args: list[str], paths, framework: bool) -> int:  # typ
 
         err(format_gate(result))
     return 0 if result.ok else 1
+
+
+def _drain(name: str, paths, store) -> None:  # type: ignore[no-untyped-def]
+    """Record what the sh post-commit spooled before this hook judges anything (switchman.spool)."""
+    from . import spool
+
+    if not spool.pending(paths.common_dir):
+        return
+    from .gates.spooled import drain
+
+    if name in GATING:
+        # The gate appends its own row right after: one signed checkpoint then covers both.
+        from .checkpoint import writer
+
+        with writer.suspended():
+            drain(paths, store, raise_errors=True)
+    else:
+        drain(paths, store, raise_errors=True)
 
 
 # One handler per hook, each importing only the gate it runs: (paths, store, argv, framework) ->
@@ -264,6 +318,25 @@ def _warm_signer() -> None:
         from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: F401
 
 
+def _flags(args: list[str]) -> list[str]:
+    while args and args[0] in ("-q", "--quiet", "-v", "--verbose"):
+        os.environ["SWITCHMAN_QUIET" if args[0] in ("-q", "--quiet") else "SWITCHMAN_VERBOSE"] = "1"
+        args = args[1:]
+    return args
+
+
+def serve(argv: list[str]) -> int:
+    """A warm helper's child runs the hook here (switchman.helper): the script's path, returning
+    the exit code instead of leaving, so the child can hand it to its client first."""
+    global _FAST_EXIT, VIA_HELPER
+    args = _flags(list(argv))
+    if not args:
+        err("usage: switchman-hookrun [-q|-v] HOOK-NAME [ARGS...]")
+        return 2
+    _FAST_EXIT = VIA_HELPER = True
+    return run(args[0], args[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Hook entry. Called without `argv` (the installed script), the process ends here.
 
@@ -271,10 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     that skips SQLite's WAL checkpoint-on-close and the interpreter teardown, paid by every hook.
     """
     global _FAST_EXIT
-    args = sys.argv[1:] if argv is None else list(argv)
-    while args and args[0] in ("-q", "--quiet", "-v", "--verbose"):
-        os.environ["SWITCHMAN_QUIET" if args[0] in ("-q", "--quiet") else "SWITCHMAN_VERBOSE"] = "1"
-        args = args[1:]
+    args = _flags(sys.argv[1:] if argv is None else list(argv))
     if not args:
         err("usage: switchman-hookrun [-q|-v] HOOK-NAME [ARGS...]")
         return 2

@@ -163,7 +163,15 @@ def render_script(name: str, interpreter: str) -> str:
     """The exact script `install` writes for hook `name` (doctor compares against it)."""
     if name not in HOOK_NAMES:
         raise BadInput(f"unknown hook {name!r}", f"use one of {', '.join(HOOK_NAMES)}")
-    return _template().replace("@HOOK_NAME@", name).replace("@PYTHON@", shlex.quote(interpreter))
+    client = helper_client() if interpreter and os.path.abspath(interpreter) == default_interpreter() else ""
+    return (
+        _template().replace("@HOOK_NAME@", name).replace("@PYTHON@", shlex.quote(interpreter)).replace("@CLIENT@", shlex.quote(client))
+    )
+
+
+def helper_client() -> str:
+    """The warm helper's client script of this install (switchman/helper/client.py)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "helper", "client.py")
 
 
 _PY_LINE = re.compile(r"""^py=((?:'[^']*'|"[^"]*"|\\.|[^\s'"\\])*)$""", re.M)
@@ -312,6 +320,9 @@ def install(paths: RepoPaths, *, force: bool = False, interpreter: str | None = 
     interp = default_interpreter() if interpreter is None else os.path.abspath(interpreter)
     hooks_dir = paths.hooks_dir
     os.makedirs(hooks_dir, exist_ok=True)
+    from . import spool
+
+    spool.ensure(paths.common_dir)  # the sh post-commit spools only into an existing directory
 
     actions: list[HookAction] = []
     recorded = _read_manifest(hooks_dir).get("chained")

@@ -91,6 +91,7 @@ class Worktree(Record):
     compliance_state: str
     registered_at: str
     last_seen: str
+    machine: str | None = None  # /etc/machine-id or SWITCHMAN_MACHINE_ID of the machine it is on
 
 
 class Validation(Record):

@@ -106,7 +106,9 @@ class MonitorResult:
 
 
 def monitor_once(store: Store, *, quarantine: bool = False, names: Iterable[str] | None = None) -> MonitorResult:
-    """Observe every registered worktree whose directory exists (or only `names`)."""
+    """Observe every registered worktree on this machine whose directory exists (or only `names`).
+
+    Another machine's worktrees (a shared store) are not looked at: their paths mean nothing here."""
     pol = policymod.load(store.state_dir)
     window = stale_minutes(store.state_dir)
     env = git_env(for_other_worktree=True)
@@ -114,7 +116,7 @@ def monitor_once(store: Store, *, quarantine: bool = False, names: Iterable[str]
     stamp = _stamp()
     reports: list[WorktreeReport] = []
     skipped: list[Skipped] = []
-    for wt in wtmod.list_all(store):
+    for wt in wtmod.local(store):
         if wanted is not None and wt.name not in wanted:
             continue
         if not os.path.isdir(wt.path):

@@ -12,6 +12,7 @@ import glob
 import os
 import shutil
 import sqlite3
+import stat
 from contextlib import suppress
 
 from .install import UninstallResult, uninstall
@@ -45,9 +46,19 @@ def remove(paths: RepoPaths, *, purge: bool = False) -> PurgeResult:
     removed += _remove_refs(paths)
     if _remove_exclude(paths):
         removed.append(os.path.join(paths.common_dir, "info", "exclude") + f": {EXCLUDE_LINE}")
+    from . import helperstate
+
+    sock = os.path.join(paths.common_dir, helperstate.SOCKET)
+    had_socket = os.path.exists(sock)
+    helperstate.stop(paths.common_dir)  # stopping removes its socket; its lock and log are markers
+    if had_socket and not os.path.exists(sock):
+        removed.append(sock)
     for marker in _markers(paths):
         with suppress(FileNotFoundError):
-            os.unlink(marker)
+            if os.path.isdir(marker) and not os.path.islink(marker):
+                shutil.rmtree(marker)  # the commit spool
+            else:
+                os.unlink(marker)
             removed.append(marker)
     if os.path.isdir(paths.state_dir):
         shutil.rmtree(paths.state_dir)
@@ -111,6 +122,6 @@ def _markers(paths: RepoPaths) -> list[str]:
     found: list[str] = []
     for d in dict.fromkeys(os.path.abspath(x) for x in dirs):
         for p in sorted(glob.glob(os.path.join(glob.escape(d), "switchman-*"))):
-            if os.path.isfile(p) and not os.path.islink(p):
+            if not os.path.islink(p) and (os.path.isfile(p) or os.path.isdir(p) or stat.S_ISSOCK(os.lstat(p).st_mode)):
                 found.append(p)
     return found

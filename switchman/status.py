@@ -41,11 +41,11 @@ def recent_weakening(db: Any, window: float, now: float | None = None) -> list[d
     """The signed rows, newest first, of operations in the last `window` minutes that lowered
     enforcement for a worktree other than the caller's own (`details.weakens`)."""
     import json
-    import time
 
+    from .timeutil import now as clock_now
     from .timeutil import now_iso
 
-    cutoff = now_iso((time.time() if now is None else now) - window * 60)
+    cutoff = now_iso((clock_now() if now is None else now) - window * 60)
     found = []
     for r in audit_log.rows_since(db, cutoff, audit_log.WEAKENING_EVENTS):
         try:

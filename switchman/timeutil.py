@@ -1,12 +1,37 @@
-"""Timestamps: UTC ISO-8601 with milliseconds and `Z`, the audit trail's format (SPEC §3)."""
+"""Timestamps: UTC ISO-8601 with milliseconds and `Z`, the audit trail's format (SPEC §3).
+
+One clock for everything a store records or compares (heartbeats, staleness, windows): this
+machine's, unless a store server said otherwise. Machines sharing a PostgreSQL store (SPEC §12)
+would otherwise judge each other's heartbeats by skewed clocks (a machine 20 minutes behind
+would look stale at once), so the server backend measures its clock when it connects and sets
+the offset here (`use_offset`); the SQLite backend sets it back to 0.
+"""
 
 from __future__ import annotations
 
 import time
 
+_clock = time.time  # the machine's clock (tests replace it to simulate a skewed machine)
+_offset = 0.0  # seconds to add to it: the store server's clock minus ours
+
+
+def use_offset(seconds: float) -> None:
+    """Follow the store server's clock from now on (0: this machine's own)."""
+    global _offset
+    _offset = seconds
+
+
+def machine_clock() -> float:
+    return _clock()
+
+
+def now() -> float:
+    """Seconds since the epoch on the store's clock."""
+    return _clock() + _offset
+
 
 def now_iso(epoch: float | None = None) -> str:
-    t = time.time() if epoch is None else epoch
+    t = now() if epoch is None else epoch
     ms = int(round(t * 1000))
     secs, millis = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"

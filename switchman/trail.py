@@ -69,29 +69,57 @@ def verify_trail(
     `contain` (doctor): a checkpoint that cannot be checked is reported in `Trail.error` with the
     chain still verified, instead of raising; an error of the chain itself still raises.
     """
+    head = _head(store)  # read before the rows: appends in between only make the log longer
     try:
         chain, status = verify_log(paths, store, key, against=against)
     except Exception as exc:
         if not contain:
             raise
-        return Trail(_server_signed(store, key, audit_log.verify(store.conn, key)), None, exc)
-    return Trail(_server_signed(store, key, chain), status)
+        return Trail(_server_signed(store, key, audit_log.verify(store.conn, key), head), None, exc)
+    return Trail(_server_signed(store, key, chain, head), status)
 
 
-def _server_signed(store: Any, key: str | None, chain: audit.VerifyResult) -> audit.VerifyResult:
-    """A server store keeps the HMAC key (SPEC §12): it checks the signatures, we the rest."""
+def _head(store: Any) -> tuple[int, str | None] | None:
+    server_head = getattr(store, "server_head", None)
+    return server_head() if server_head is not None else None
+
+
+def _server_signed(
+    store: Any, key: str | None, chain: audit.VerifyResult, head: tuple[int, str | None] | None = None
+) -> audit.VerifyResult:
+    """A server store keeps the HMAC key (SPEC §12): it checks the signatures, we the rest; and
+    its head row says where the chain ends, so a deleted tail shows from every clone."""
     bad = getattr(store, "bad_signatures", None)
-    if key is not None or bad is None:
+    if bad is None:
         return chain
-    failures = [f for f in chain.failures if f.reason_code != "key_missing"] + [
-        audit.Failure(
-            rid,
-            seq,
-            "signature_mismatch",
-            f"row {rid} signature does not verify (checked by the server)",
-        )
-        for rid, seq in bad()
-    ]
+    failures = list(chain.failures)
+    if key is None:
+        failures = [f for f in failures if f.reason_code != "key_missing"] + [
+            audit.Failure(
+                rid,
+                seq,
+                "signature_mismatch",
+                f"row {rid} signature does not verify (checked by the server)",
+            )
+            for rid, seq in bad()
+        ]
+    if head is not None:
+        failures += _head_failures(chain, *head)
     return audit.VerifyResult(
         not failures, chain.count, failures, chain.last_sequence, chain.last_hash
     )
+
+
+def _head_failures(chain: audit.VerifyResult, head_seq: int, head_hash: str | None) -> list[audit.Failure]:
+    last = chain.last_sequence or 0
+    if last > head_seq or (last == head_seq and chain.last_hash == head_hash):
+        return []  # the head, or rows appended after it was read
+    return [
+        audit.Failure(
+            None,
+            head_seq,
+            "server_head_mismatch",
+            f"the server's head row says the log ends at sequence {head_seq} but it ends at {last}"
+            + (" with another hash" if last == head_seq else ": rows were deleted"),
+        )
+    ]

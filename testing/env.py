@@ -28,5 +28,8 @@ def isolate(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Agent")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "agent@example.invalid")
     monkeypatch.setenv("NO_COLOR", "1")
+    # Hooks run through the warm helper as they do for users; each test repo's helper leaves
+    # soon after its last hook instead of idling for the default 10 minutes.
+    monkeypatch.setenv("SWITCHMAN_HELPER_IDLE", "5")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return home

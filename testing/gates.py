@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +55,30 @@ def commit(cwd: Path | str, message: str = "change", *args: str | bytes, env: di
     res = run_git(cwd, "commit", "-q", "-m", message, *args, env=env)
     assert "Traceback" not in res.err, res.err
     return res
+
+
+def settle(cwd: Path | str) -> int:
+    """Record what the sh post-commit spooled, as the next switchman hook or command would.
+
+    For tests that read the store or the notes directly (not through a command, which drains by
+    itself). A helper's child writes receipts just after answering git; the test does not wait
+    for that race: missing receipts of recorded commits are written here (identical lines, as
+    the push gate would). Returns how many commits were recorded; 0 outside a managed repository.
+    """
+    from switchman.gates.spooled import backfill_receipts, drain_pending
+    from switchman.state import open_store
+    from switchman.store import gate_runs
+
+    paths = locate(str(cwd))
+    if not os.path.isdir(paths.state_dir):
+        return 0
+    store = open_store(paths)
+    try:
+        n = drain_pending(paths, store)
+        backfill_receipts(paths, store, gate_runs.recent_commits(store, 10_000))
+        return n
+    finally:
+        store.close()
 
 
 def head(cwd: Path | str, rev: str = "HEAD") -> str:
@@ -118,13 +141,19 @@ class Env:
         rows = {w["name"]: w for w in self.cli.json("worktree", "list")["worktrees"]}
         return rows[name]
 
-    def db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.root / ".switchman" / "switchman.db")
-
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> None:
-        with self.db() as conn:
-            conn.execute(statement, params)
-        conn.close()
+        """Edit the store directly (setup, or tampering), on whichever backend it is."""
+        from .db import execute
+
+        settle(self.root)  # edit what a command would see: spooled commits recorded first
+        execute(self.root, statement, params)
+
+    def scalar(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
+        """The first column of the first row, read directly from the store."""
+        from .db import scalar
+
+        settle(self.root)  # read what a command would read: spooled commits recorded first
+        return scalar(self.root, statement, params)
 
     # -- git --------------------------------------------------------------------------------
 

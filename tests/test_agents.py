@@ -20,7 +20,7 @@ WHOAMI_KEYS = {"worktree", "mode", "compliance_state", "lease", "task", "scope",
 
 
 def db_state(env: Env) -> tuple[int, bytes]:
-    rows = env.db().execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    rows = env.scalar("SELECT COUNT(*) FROM audit_log")
     return rows, (env.root / ".switchman" / "switchman.db").read_bytes()
 
 
@@ -161,10 +161,10 @@ def test_heartbeat_without_id_and_no_lease_names_the_worktree(env: Env) -> None:
 def test_gate_run_refreshes_heartbeat(env: Env) -> None:
     _, la, _, _ = scene(env)
     age_lease(env, la, minutes=10)  # old but not stale (15 min window)
-    old = env.db().execute("SELECT heartbeat_at FROM leases WHERE id = ?", (la,)).fetchone()[0]
+    old = env.scalar("SELECT heartbeat_at FROM leases WHERE id = ?", (la,))
     env.change(env.a, "src/auth/login.py")
     assert commit(env.a).code == 0
-    new = env.db().execute("SELECT heartbeat_at FROM leases WHERE id = ?", (la,)).fetchone()[0]
+    new = env.scalar("SELECT heartbeat_at FROM leases WHERE id = ?", (la,))
     assert new > old
     status = run_cli("status", cwd=env.root).out
     assert "LAST ACTIVITY" in status and new in status
@@ -182,11 +182,11 @@ def test_gate_run_does_not_revive_a_stale_lease(env: Env) -> None:
 def test_gate_in_other_worktree_does_not_refresh(env: Env) -> None:
     _, la, _, _ = scene(env)
     age_lease(env, la, minutes=10)
-    old = env.db().execute("SELECT heartbeat_at FROM leases WHERE id = ?", (la,)).fetchone()[0]
+    old = env.scalar("SELECT heartbeat_at FROM leases WHERE id = ?", (la,))
     write(env.b / "docs" / "guide.md", "x\n")
     env.change(env.b, "docs/guide.md", "x\n")
     assert commit(env.b).code == 0
-    assert env.db().execute("SELECT heartbeat_at FROM leases WHERE id = ?", (la,)).fetchone()[0] == old
+    assert env.scalar("SELECT heartbeat_at FROM leases WHERE id = ?", (la,)) == old
 
 
 # --- completion ---------------------------------------------------------------------------------

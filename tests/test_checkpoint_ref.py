@@ -24,6 +24,10 @@ SAMPLES = [
 ]
 
 
+def _out(cwd: Path, *args: str, input: bytes | None = None) -> str:
+    return _git(cwd, *args, input=input).decode()
+
+
 def _git(cwd: Path, *args: str, input: bytes | None = None) -> bytes:
     return subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, check=True).stdout
 
@@ -76,3 +80,25 @@ def test_packed_object_falls_back_to_git(plain: tuple[Path, FilesRepo]) -> None:
     _git(root, "prune-packed")
     assert repo.read_object(oid) is None  # no longer loose
     assert ref.read_ref(str(root), env) == (oid, "packed note\n")
+
+
+def test_move_ref_is_git_s_own_compare_and_swap(repo: Path) -> None:
+    """The in-process ref move honours git's lock file, checks the old value, keeps a reflog."""
+    files = FilesRepo.at(str(repo))
+    assert files is not None
+    a = _out(repo, "hash-object", "-w", "--stdin", input=b"a\n").strip()
+    b = _out(repo, "hash-object", "-w", "--stdin", input=b"b\n").strip()
+    assert files.move_ref(REF, a, None, "first") is True
+    assert files.move_ref(REF, b, None, "must exist-check") is False  # it exists now
+    assert files.move_ref(REF, b, b, "wrong old") is False
+    lock = repo / ".git" / (REF + ".lock")
+    lock.write_text("")  # a git update-ref in flight
+    assert files.move_ref(REF, b, a, "locked") is False
+    lock.unlink()
+    _out(repo, "pack-refs", "--all")  # now only in packed-refs
+    assert files.move_ref(REF, b, a, "second") is True
+    assert _out(repo, "rev-parse", REF).strip() == b
+    log = (repo / ".git" / "logs" / REF).read_text().splitlines()  # `git reflog` walks commits only
+    assert [ln.split("\t")[1] for ln in log] == ["first", "second"]
+    assert log[1].split()[:2] == [a, b]
+    assert _out(repo, "update-ref", REF, a, b) == ""  # and git takes it from there

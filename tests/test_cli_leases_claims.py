@@ -1,4 +1,5 @@
-"""Leases, claims and scope reservations through the CLI, on real linked worktrees."""
+"""Leases, claims and scope reservations through the CLI, on real linked worktrees, on both
+backends (SPEC §12)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from testing.cli import Cli, assert_error, json_error, run_cli
 from testing.db import age_heartbeat, events, query, scalar
+
+pytestmark = pytest.mark.both_backends
 
 
 def add(cli: Cli, tid: str, *spec_args: str, priority: int = 5) -> None:

@@ -12,6 +12,8 @@ from testing.cli import Cli, assert_error, json_error, run_cli
 from testing.db import all_details_are_json, events, query
 from testing.git import write
 
+pytestmark = pytest.mark.both_backends
+
 SPEC = {
     "allowed_paths": ["src/auth/**"],
     "subsystem_tags": ["auth"],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from switchman.store.postgres_config import machine_id
 from testing.cli import Cli, assert_error, json_error
 from testing.db import events, scalar
 from testing.git import add_worktree, git, write
@@ -17,6 +18,16 @@ def names(cli: Cli) -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 # --- worktree --------------------------------------------------------------------------------------
+
+
+@pytest.mark.both_backends
+def test_worktree_list_names_each_worktrees_machine(agents: tuple[Path, Path], cli: Cli) -> None:
+    """SPEC §12: a worktree row records its machine; the JSON gains `machine`, nothing else changes."""
+    rows = cli.json("worktree", "list")["worktrees"]
+    assert [w["name"] for w in rows] == ["main", "agent-a", "agent-b"]
+    assert all(set(w) == {"name", "path", "branch", "agent", "status", "enforcement_mode", "compliance_state",
+                          "registered_at", "last_seen", "machine"} for w in rows)
+    assert {w["machine"] for w in rows} == {machine_id()}
 
 
 def test_worktree_list_and_sync(initialised: Path, cli: Cli) -> None:

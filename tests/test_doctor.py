@@ -112,7 +112,8 @@ def test_healthy_repo_is_healthy_and_exits_0(protected: tuple[Path, Path], cli: 
     assert code == 0 and doc == {**doc, "ok": True, "health": "healthy"}, bad
     assert not bad
     ids = {c["id"] for c in doc["checks"]}
-    assert ids >= set(CHECK_IDS) - {"checkpoint"}
+    assert ids >= set(CHECK_IDS) - {"checkpoint", "server", "server_key"}
+    assert not ids & {"server", "server_key"}  # PostgreSQL's checks: not reported on SQLite
     assert "3 worktree(s)" in check(doc, "hooks_fire")["detail"]
     human = cli("doctor")
     assert human.code == 0

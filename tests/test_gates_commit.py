@@ -17,7 +17,7 @@ from testing.cli import run_cli
 from testing.gates import GATE_KEYS, Env, age_lease, commit, head
 from testing.git import git, write
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
 
 
 def refused(env: Env, wt: Path, before: str, res, *needles: str) -> None:  # type: ignore[no-untyped-def]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from testing.cli import Cli
 from testing.git import git, write
 
 
+@pytest.mark.both_backends
 def test_worktree_switchman_package_does_not_replace_the_gate(initialised: Path, cli: Cli) -> None:
     cli.ok("policy", "mode", "guarded", "--all-worktrees")
     cli.ok("hooks", "install")
@@ -23,6 +26,7 @@ def test_worktree_switchman_package_does_not_replace_the_gate(initialised: Path,
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.both_backends
 def test_pythonpath_cannot_inject_a_gate(initialised: Path, cli: Cli, tmp_path: Path) -> None:
     cli.ok("policy", "mode", "guarded", "--all-worktrees")
     cli.ok("hooks", "install")

@@ -108,10 +108,15 @@ def test_install_writes_seven_executable_scripts(repo: Path, tmp_path: Path) -> 
     assert all(h.executable and h.interpreter == str(interp) and h.interpreter_exists for h in st.hooks)
     assert st.hooks_path_scope is None
 
-    commit(repo)
+    commit(repo, env={"SWITCHMAN_NO_SPOOL": "1"})  # post-commit in Python, as before the spool
     got = lines(log)
     assert got[0].startswith(f"ours hookrun pre-commit | pwd={repo}")
     assert got[1].startswith("ours hookrun post-commit")
+    # By default post-commit is sh only: it spools (or, in a repo never initialised, does nothing)
+    # and never starts the interpreter.
+    log.unlink()
+    commit(repo)
+    assert [g.split(" |")[0] for g in lines(log)] == ["ours hookrun pre-commit"]
 
 
 def test_reinstall_is_idempotent_and_updates_on_interpreter_change(repo: Path, tmp_path: Path) -> None:
@@ -316,7 +321,7 @@ def test_worktree_created_after_install_runs_the_hooks(repo: Path, tmp_path: Pat
     install(locate(repo), interpreter=str(interp))
     wt = add_worktree(repo, "agent-b")
     log.unlink(missing_ok=True)  # post-checkout of `worktree add`
-    commit(wt)
+    commit(wt, env={"SWITCHMAN_NO_SPOOL": "1"})
     got = lines(log)
     assert got[0] == f"ours hookrun pre-commit | pwd={wt}"
     assert got[1] == f"ours hookrun post-commit | pwd={wt}"
@@ -340,7 +345,7 @@ def test_missing_interpreter_falls_back_to_switchman_hook_on_path(repo: Path, tm
     log = tmp_path / "hook.log"
     install(locate(repo), interpreter=str(tmp_path / "gone" / "python"))
     bindir = _fake_cli(tmp_path, log)
-    commit(repo, env={"PATH": f"{bindir}:{bare_path}"})
+    commit(repo, env={"PATH": f"{bindir}:{bare_path}", "SWITCHMAN_NO_SPOOL": "1"})
     assert lines(log)[:2] == ["path-cli hook pre-commit", "path-cli hook post-commit"]
 
 

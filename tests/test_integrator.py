@@ -20,6 +20,7 @@ def setup(env: Env) -> tuple[str, str]:
     return tid, lid
 
 
+@pytest.mark.both_backends
 def test_merge_of_agent_branch_passes(env: Env) -> None:
     setup(env)
     env.change(env.a, "src/auth/login.py", "def login():\n    return False\n")
@@ -51,6 +52,7 @@ def test_conflict_resolved_in_held_file_and_concluded_with_commit(env: Env) -> N
     assert len(git(env.root, "rev-parse", "HEAD^@").split()) == 2
 
 
+@pytest.mark.both_backends
 def test_person_edit_to_held_path_is_refused_naming_holder(env: Env) -> None:
     tid, lid = setup(env)
     env.change(env.root, "README.md", "person edit\n")

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "records", "jsonutil", "timeutil", "faults", "cli_quote", "audit", "merkle", "globs",
      "paths", "reasons", "ownership", "fsutil", "managers", "_hooks"),
     # git and files
-    ("repo", "fingerprints", "policy", "specs", "models", "failclosed", "quarantine"),
+    ("repo", "fingerprints", "policy", "specs", "models", "failclosed", "quarantine", "spool", "helperstate"),
     ("store",),
     ("checkpoint", "trail", "ops"),
     ("gates", "monitor", "status", "install", "state", "doctor", "receipts", "purge"),

@@ -193,7 +193,7 @@ def test_uninstall_purge_leaves_no_trace(repo: Path, cli: Cli) -> None:
     removed = doc["removed"]
     assert str(key) in removed and str(repo / ".switchman") in removed
     assert "refs/switchman/audit-checkpoint" in removed
-    assert all(str(m) in removed for m in markers)
+    assert all(str(m) in removed for m in markers), [str(m) for m in markers if str(m) not in removed]
     assert not (repo / ".switchman").exists() and not key.exists()
     assert git(repo, "for-each-ref", "refs/switchman/") == ""
     assert (repo / ".git" / "info" / "exclude").read_text() == before_exclude

@@ -264,3 +264,21 @@ def test_intermediate_versions_migrate_forward(repo: Path, cli: Cli, version: in
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert _audit_snapshot(conn) == snap
+
+
+def test_version_4_gains_machines_for_the_rows_it_has(repo: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Schema 5: worktrees and checkpoint keys record their machine; a version 4 store's rows were
+    all made on the machine holding the file, so they get its id, and the trail is untouched."""
+    monkeypatch.setenv("SWITCHMAN_MACHINE_ID", "machine-m")
+    cli.ok("init")
+    with connect(repo) as conn:
+        conn.execute("ALTER TABLE worktrees DROP COLUMN machine")
+        conn.execute("ALTER TABLE checkpoint_keys DROP COLUMN machine")
+        conn.execute("PRAGMA user_version = 4")
+        snap = _audit_snapshot(conn)
+    assert cli.json("audit", "verify")["ok"] is True
+    with connect(repo) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert _audit_snapshot(conn) == snap
+    assert [w["machine"] for w in cli.json("worktree", "list")["worktrees"]] == ["machine-m"]
+    assert [k["machine"] for k in cli.json("audit", "pubkey")["keyring"]] == ["machine-m"]

@@ -11,7 +11,7 @@ from switchman.globs.matcher import Matcher
 from switchman.ops.claims import load_context
 from switchman.ownership import ALLOWED, VIOLATIONS, Decision, LeaseInfo, OwnershipContext, fix_for
 from switchman.repo import locate
-from switchman.store.sqlite import Store
+from switchman.state import open_state_dir
 from testing.cli import Cli
 from testing.git import git
 
@@ -169,6 +169,7 @@ def test_quote_round_trips_through_bash(tmp_path: Path) -> None:
 # --- loaded from the store ------------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_load_from_store(agents: tuple[Path, Path], cli: Cli, initialised: Path) -> None:
     a, b = agents
     ta = cli.ok("task", "add", "a").out.strip()
@@ -181,7 +182,7 @@ def test_load_from_store(agents: tuple[Path, Path], cli: Cli, initialised: Path)
     cli.ok("claim", tb, "agent-b", "docs/guide.md")
     cli.ok("policy", "allow", "dist/**")
     paths = locate(str(initialised))
-    store = Store.open(paths.state_dir)
+    store = open_state_dir(paths.state_dir)
     try:
         names = ["README.md", "docs/guide.md", "src/auth/x.py", "src/billing/x.py", "dist/a.js", "other.txt"]
         c = load_context(store, "agent-a", names, stale_minutes=15, generated_globs=["dist/**"])
@@ -204,7 +205,7 @@ def test_load_from_store(agents: tuple[Path, Path], cli: Cli, initialised: Path)
     (a / "README.md").write_text("changed under the lease\n")
     blob = git(a, "hash-object", "README.md").strip()
     cli.ok("task", "done", ta)
-    store = Store.open(paths.state_dir)
+    store = open_state_dir(paths.state_dir)
     try:
         c = load_context(store, "agent-a", ["README.md", "other.txt"], stale_minutes=15)
         assert c.lease is None

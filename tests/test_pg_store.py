@@ -2,7 +2,7 @@
 """The PostgreSQL store itself (SPEC §12): byte-identical server-signed audit rows, repositories
 isolated by row-level security, the key out of the agents' reach, gapless sequences under
 concurrent writers, tampering detected from any clone, and two clones on two machines
-coordinating through one server."""
+coordinating through one server (tests/test_pg_machines.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from switchman.store import postgres as pgstore
 from testing.cli import Cli
 from testing.gates import commit, head, install_hooks
 from testing.git import git, write
+from testing.machines import Machine
 from testing.pg import Cluster, start_cluster
 
 from .pg_fixtures import pg_cluster, pg_url  # noqa: F401
@@ -172,77 +173,11 @@ def test_unknown_schema_and_not_joined(pg_url: str) -> None:  # noqa: F811
     assert "store setup" in exc.value.fix or "role" in exc.value.message
 
 
-# --- through the CLI and the hooks: two clones, two machines, one server ------------------------
+# --- through the CLI and the hooks (two machines: tests/test_pg_machines.py) ---------------------
 
 
 def _clone(origin: Path, dest: Path, url: str, machine: str) -> Path:
-    git(origin.parent, "clone", "-q", str(origin), str(dest))
-    os.environ["SWITCHMAN_MACHINE_ID"] = machine
-    Cli(dest).ok("init", "--store", url)
-    install_hooks(dest)
-    return dest
-
-
-def test_two_clones_coordinate_through_one_server(
-    repo: Path, url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    a = _clone(repo, repo.parent / "clone-a", url, "machine-a")
-    b = _clone(repo, repo.parent / "clone-b", url, "machine-b")
-    ca, cb = Cli(a), Cli(b)
-    info_a, info_b = ca.json("store", "info"), cb.json("store", "info")
-    assert info_a["backend"] == info_b["backend"] == "postgresql"
-    assert (
-        info_a["repo_id"]
-        == info_b["repo_id"]
-        == git(repo, "rev-list", "--max-parents=0", "HEAD").strip()
-    )
-    by_path = {w["path"]: w["name"] for w in ca.json("worktree", "list")["worktrees"]}
-    wa, wb = by_path[str(a.resolve())], by_path[str(b.resolve())]  # distinct names, unique per repo
-    assert wa != wb and by_path == {
-        w["path"]: w["name"] for w in cb.json("worktree", "list")["worktrees"]
-    }
-    for wt in (wa, wb):
-        ca.ok("worktree", "mode", wt, "guarded")
-    tid = ca.ok("task", "add", "billing").out.strip().splitlines()[-1]
-    ca.ok("lease", "acquire", tid, wa)
-    ca.ok("claim", tid, wa, "src/billing/invoice.py")
-    # clone B, another machine: the claim made in clone A refuses its commit
-    tid_b = cb.ok("task", "add", "auth").out.strip().splitlines()[-1]
-    cb.ok("lease", "acquire", tid_b, wb)
-    write(b / "src" / "billing" / "invoice.py", "TOTAL = 2\n")
-    git(b, "add", "src/billing/invoice.py")
-    before = head(b)
-    res = commit(b)
-    assert res.code != 0 and head(b) == before
-    assert "path_claimed_by_other_lease" in res.err or "claimed" in res.err
-    # clone A commits its claimed path: allowed and recorded
-    write(a / "src" / "billing" / "invoice.py", "TOTAL = 3\n")
-    git(a, "add", "src/billing/invoice.py")
-    assert commit(a).code == 0
-    recorded = cb.json("audit", "list", "--event-type", "commit_recorded")["events"]
-    assert recorded and recorded[0]["worktree"] == wa
-    # audit verify from either clone checks the whole trail
-    assert ca.json("audit", "verify")["ok"] is True
-    assert cb.json("audit", "verify")["ok"] is True
-
-
-def test_rewritten_row_and_deleted_tail_detected(repo: Path, url: str) -> None:
-    a = _clone(repo, repo.parent / "clone-a", url, "machine-a")
-    ca = Cli(a)
-    for i in range(3):
-        ca.ok("task", "add", f"t{i}")
-    assert ca.json("audit", "verify")["ok"] is True
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("UPDATE audit_log SET status = 'denied' WHERE sequence = 2")
-    res = ca("audit", "verify", "--json")
-    assert res.code != 0 and "entry_hash_mismatch" in res.out
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("UPDATE audit_log SET status = 'info' WHERE sequence = 2")
-        admin.execute(
-            "DELETE FROM audit_log WHERE sequence = (SELECT max(sequence) FROM audit_log)"
-        )
-    res = ca("audit", "verify", "--json")
-    assert res.code != 0 and "log_shorter_than_checkpoint" in res.out
+    return Machine.clone(origin, dest, url, machine).path
 
 
 def test_down_server_observed_warns_guarded_refuses_quickly(

@@ -140,6 +140,7 @@ def test_cherry_pick_of_a_judged_commit_is_recorded(env: Env) -> None:
 # --- 3. unsigned tables ---------------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_a_forged_gate_run_does_not_cover_a_no_verify_commit(env: Env) -> None:
     guarded_pair(env)
     env.change(env.a, "src/auth/login.py", "fine\n")
@@ -156,6 +157,7 @@ def test_a_forged_gate_run_does_not_cover_a_no_verify_commit(env: Env) -> None:
     assert verdicts(env)[head(env.a)] == "commit_gate_bypassed"
 
 
+@pytest.mark.both_backends
 def test_an_edited_provenance_table_is_tampering(env: Env) -> None:
     guarded_pair(env)
     env.remote()

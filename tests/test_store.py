@@ -296,6 +296,7 @@ def test_write_rolls_back_state_and_audit_on_any_error(initialised: Path) -> Non
     assert scalar(initialised, "SELECT COUNT(*) FROM audit_log") == before + 1
 
 
+@pytest.mark.both_backends
 def test_non_utf8_text_is_bad_input_not_a_crash(initialised: Path, cli: Cli) -> None:
     bad = os.fsdecode(b"caf\xe9")
     assert_error(run_cli("task", "add", bad, cwd=initialised), 2, "UTF-8")
@@ -306,6 +307,7 @@ def test_non_utf8_text_is_bad_input_not_a_crash(initialised: Path, cli: Cli) -> 
     assert cli.json("task", "show", "T1")["task"]["status"] == "pending"
 
 
+@pytest.mark.both_backends
 def test_error_line_never_splits_on_newlines(initialised: Path, cli: Cli) -> None:
     assert_error(cli("task", "show", "a\nb"), 1, "no task")
     assert_error(cli("task", "add", "t", "--id", "has\nnewline"), 2)
@@ -325,5 +327,6 @@ def test_init_when_the_state_dir_is_blocked_by_a_file(repo: Path, cli: Cli) -> N
         ["lease", "reap", "--stale-after", "nan"],
     ],
 )
+@pytest.mark.both_backends
 def test_out_of_range_numbers_are_bad_input(initialised: Path, cli: Cli, args: list[str]) -> None:
     assert_error(cli(*args), 2)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ def spec_of_tests(pipeline: str = "P") -> dict[str, Any]:
 # --- boundary validation -----------------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_blocked_until_the_pipeline_has_a_done_tests_task(agents: tuple[Path, Path], initialised: Path, cli: Cli) -> None:
     add(cli, "IMPL", impl_spec("blocked"))
     add(cli, "TESTS", spec_of_tests())
@@ -112,6 +114,7 @@ def test_spec_change_on_an_active_lease_re_evaluates(agents: tuple[Path, Path], 
 # --- dependency invalidation -------------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_overlapping_lease_of_another_pipeline_invalidates_and_retry_revalidates(
     agents: tuple[Path, Path], initialised: Path, cli: Cli
 ) -> None:

@@ -128,6 +128,7 @@ class Signer(Record):
 class TrustedKey(Record):
     key: VerifierKey
     retired_size: int | None  # a retired key only vouches for checkpoints up to this size
+    machine: str | None = None  # whose private half it is (a shared store: one key per machine)
 
 
 def signed_by(cp: Checkpoint, keys: Iterable[TrustedKey]) -> VerifierKey | None:
@@ -168,9 +169,9 @@ def keyring(conn: sqlite3.Connection) -> list[TrustedKey]:
     except sqlite3.OperationalError:  # as repo_id: an unreadable keyring trusts nothing
         return []
     keys = []
-    for text, retired in rows:
+    for text, retired, machine in rows:
         try:
-            keys.append(TrustedKey(VerifierKey.parse(text), retired))
+            keys.append(TrustedKey(VerifierKey.parse(text), retired, machine))
         except BadInput:
             continue  # a damaged keyring entry trusts nothing
     return keys
@@ -182,6 +183,20 @@ def public_keys(store: Store) -> list[TrustedKey]:
 
 def active(keys: Sequence[TrustedKey]) -> list[VerifierKey]:
     return [k.key for k in keys if k.retired_size is None]
+
+
+def machine_keys(store: Store, keys: Sequence[TrustedKey]) -> list[TrustedKey]:
+    """The keys this machine signs with (or signed with): on a shared store each machine has its
+    own; on SQLite every key is this machine's."""
+    if not store.shared:
+        return list(keys)
+    return [k for k in keys if k.machine == store.machine]
+
+
+def own_key(store: Store) -> VerifierKey | None:
+    """This machine's active verifier key (`audit pubkey`, `trust add`), None when it has none."""
+    mine = active(machine_keys(store, keyring(store.conn)))
+    return mine[-1] if mine else None
 
 
 def add_key(store: Store, key: VerifierKey) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import time
 from collections.abc import Sequence
 from contextlib import suppress
 
@@ -70,6 +71,14 @@ def read_ref(cwd: str, env: dict[str, str] | None = None, *, check: bool = True)
     return cat_batch(cwd, [REF], env or git_env(for_other_worktree=True), check=check)[0]
 
 
+class _Lost(Exception):
+    """Another writer moved the ref first."""
+
+
+class _AskGit(Exception):
+    """The ref is something only git should touch (a symref, a damaged file)."""
+
+
 class FilesRepo:
     """Direct access to a plain repository's refs and loose objects, for the checkpoint ref only.
 
@@ -77,8 +86,8 @@ class FilesRepo:
     files ref backend, SHA-1 object names, no `core.sharedRepository` (object permissions) and no
     config includes; otherwise `at` returns None and callers use git. Objects are content-
     addressed, so writing one the way git does (zlib, temp file, link into place, read-only) is
-    safe against concurrent writers; the ref itself is always moved by `git update-ref`
-    (compare-and-swap, reflog).
+    safe against concurrent writers; the ref is moved under git's own `<ref>.lock` protocol
+    (`move_ref`: compare-and-swap, reflog), so git and we exclude each other.
     """
 
     __slots__ = ("common",)
@@ -135,6 +144,42 @@ class FilesRepo:
         start = packed.rfind(b"\n", 0, at) + 1
         oid = packed[start:at].decode("ascii", "replace")
         return oid if is_oid(oid) else ""
+
+    def move_ref(self, ref: str, new: str, old: str | None, message: str) -> bool | None:
+        """Compare-and-swap `ref` as git does: `<ref>.lock` (O_EXCL) is the lock git itself
+        honours, the value is checked under it, the reflog appended, the lock renamed into place.
+        False when another writer holds the lock or moved the ref; None when git must decide."""
+        path = os.path.join(self.common, *ref.split("/"))
+        lock = path + ".lock"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                current = self.ref_oid(ref)
+                if current == "":
+                    raise _AskGit
+                if current != old:
+                    raise _Lost
+                fh.write(new.encode("ascii") + b"\n")
+            log = os.path.join(self.common, "logs", *ref.split("/"))
+            os.makedirs(os.path.dirname(log), exist_ok=True)
+            entry = f"{old or '0' * len(new)} {new} switchman-hook <switchman-hook@localhost> {int(time.time())} +0000\t{message}\n"
+            with open(log, "ab") as fh:
+                fh.write(entry.encode("utf-8"))
+            os.replace(lock, path)
+            return True
+        except _Lost:
+            os.unlink(lock)
+            return False
+        except (_AskGit, OSError):
+            with suppress(OSError):
+                os.unlink(lock)
+            return None
 
     def _object_path(self, oid: str) -> str:
         return os.path.join(self.common, "objects", oid[:2], oid[2:])
@@ -236,7 +281,16 @@ def write_blob(cwd: str, data: bytes, env: dict[str, str]) -> str:
 
 
 def compare_and_swap(cwd: str, oid: str, old: str | None, message: str, env: dict[str, str]) -> bool:
-    """Move the ref to `oid` only if it still points at `old` (None: only if it does not exist)."""
+    """Move the ref to `oid` only if it still points at `old` (None: only if it does not exist).
+
+    In a plain repository the files are written the way git's files backend does (FilesRepo.
+    move_ref), which saves the hook a process; anything else goes through `git update-ref`.
+    """
+    repo = FilesRepo.at(cwd)
+    if repo is not None:
+        moved = repo.move_ref(REF, oid, old, message)
+        if moved is not None:
+            return moved
     proc = run_git(["update-ref", "--create-reflog", "-m", message, REF, oid, old or ""], cwd, env=env, check=False)
     return proc.returncode == 0
 

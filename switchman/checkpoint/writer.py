@@ -56,7 +56,9 @@ def _signer(store: Store, rid: str, *, required: bool = False) -> Signer | None:
     ring = keys.keyring(store.conn)
     cwd = ref.git_cwd(store.state_dir)
     candidates = keys.candidate_paths(rid, store.state_dir)
-    if not ring and not any(os.path.exists(p) or os.path.exists(p + ".new") for p in candidates):
+    # On a shared store other machines' keys say nothing about this one: a machine that has not
+    # run `init` yet has no key of its own, like a repo whose checkpoints were never set up.
+    if not keys.machine_keys(store, ring) and not any(os.path.exists(p) or os.path.exists(p + ".new") for p in candidates):
         # Set up before checkpoints existed and never re-initialised: nothing to sign with,
         # nothing to protect -- unless a checkpoint exists: then the key (and keyring) went missing.
         if ref.read_ref(cwd, git_env(for_other_worktree=True), check=False) is not None:
@@ -155,10 +157,11 @@ def init_signing(paths: RepoPaths, store: Store) -> VerifierKey | None:
     path = keys.key_path(rid, store.state_dir)
     keys.refuse_key_inside(path, keys.protected_dirs(paths, store))
     ring = keys.keyring(store.conn)
+    mine = keys.machine_keys(store, ring)  # a shared store: each machine signs with its own key
     created: VerifierKey | None = None
     cwd = ref.git_cwd(store.state_dir)
     if keys.read_signer(rid, path) is None and not os.path.exists(path + ".new"):
-        if ring or ref.read_ref(cwd, git_env(for_other_worktree=True)) is not None:
+        if mine or ref.read_ref(cwd, git_env(for_other_worktree=True)) is not None:
             raise keys.missing_key(rid, path)
         signer = Signer.generate(keys.origin_for(rid))
         try:
@@ -167,7 +170,7 @@ def init_signing(paths: RepoPaths, store: Store) -> VerifierKey | None:
             signer = keys.read_signer(rid, path) or signer
         created = signer.verifier
         keys.add_key(store, created)
-    elif not ring:
+    elif not mine:
         kept = keys.read_signer(rid, path)
         if kept is not None:  # key kept from an earlier database of this repo: trust it again
             keys.add_key(store, kept.verifier)
@@ -203,11 +206,14 @@ def rotate_key(paths: RepoPaths, store: Store) -> RotateResult:
     keys.write_private(pending, signer)
     new = signer.verifier
 
+    # A shared store: only this machine's keys retire; the others keep signing with theirs.
+    machine = store.machine if store.shared else None
+
     def fn(tx: Tx) -> tuple[list[str], int]:
         size, _root = audit_log.tree_current(tx.conn)
-        old = meta.active_keys(tx)
+        old = meta.active_keys(tx, machine)
         stamp = now_iso()
-        meta.retire_active_keys(tx, stamp, size)
+        meta.retire_active_keys(tx, stamp, size, machine)
         meta.add_key(tx, new.text, new.key_hash.hex(), stamp)
         tx.audit(ROTATED_EVENT, "info", details={"new_key": new.text, "retired_keys": old, "retired_at_size": size})
         return old, size

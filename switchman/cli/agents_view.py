@@ -23,6 +23,7 @@ def window_and_globs(state_dir: str) -> tuple[float, tuple[str, ...]]:
 def whoami(ctx: Ctx) -> dict[str, Any]:
     from ..ops import agents
 
+    ctx.drain = False  # a question before an edit changes nothing (SPEC §13), not even the spool
     window, _ = window_and_globs(ctx.store.state_dir)
     return agents.whoami(ctx.store, ctx.paths.toplevel, window)
 
@@ -42,6 +43,7 @@ def whoami_lines(data: dict[str, Any]) -> list[str]:
 def check(ctx: Ctx, paths: Iterable[str], worktree: str | None) -> dict[str, Any]:
     from ..ops import agents
 
+    ctx.drain = False  # as whoami: nothing recorded, not even the spool
     window, globs = window_and_globs(ctx.store.state_dir)
     return agents.check(
         ctx.store, paths, toplevel=ctx.paths.toplevel, cwd=ctx.cwd, worktree=worktree, stale_minutes=window, generated_globs=globs

@@ -46,6 +46,7 @@ def _register() -> None:
         demo_cmd,
         doctor_cmd,
         gate_cmd,
+        helper_cmd,
         hooks_cmd,
         init_cmd,
         leases_cmd,
@@ -58,7 +59,7 @@ def _register() -> None:
         worktrees_cmd,
     )
 
-    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, uninstall_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd, agents_cmd, completion, store_cmd):
+    for module in (init_cmd, tasks_cmd, leases_cmd, claims_cmd, worktrees_cmd, policy_cmd, audit_cmd, hooks_cmd, uninstall_cmd, gate_cmd, trust_cmd, monitor_cmd, doctor_cmd, demo_cmd, agents_cmd, completion, store_cmd, helper_cmd):
         module.register(cli)
 
 

@@ -150,25 +150,26 @@ def audit_verify_proof(file: str, pubkey: str, as_json: bool) -> None:
 @audit_group.command("pubkey")
 @json_option
 def audit_pubkey(as_json: bool) -> None:
-    """Print the checkpoint verifier key (commit it or give it to CI)."""
-    from ..checkpoint.keys import keyring
+    """Print this machine's checkpoint verifier key (commit it or give it to CI)."""
+    from ..checkpoint.keys import keyring, own_key
     from ..errors import EnvironmentProblem
 
-    keys = keyring(get_ctx().store.conn)
-    active = [k for k in keys if k.retired_size is None]
-    if not active:
-        raise EnvironmentProblem("this repo has no checkpoint key", "run `switchman-hook init`", code="checkpoint_key_missing")
+    store = get_ctx().store
+    keys = keyring(store.conn)
+    mine = own_key(store)
+    if mine is None:
+        raise EnvironmentProblem("this repo has no checkpoint key on this machine", "run `switchman-hook init`", code="checkpoint_key_missing")
     if as_json:
         emit_json(
             {
-                "verifier_key": active[-1].key.text,
-                "name": active[-1].key.name,
-                "key_hash": active[-1].key.key_hash.hex(),
-                "keyring": [{"verifier_key": k.key.text, "retired_size": k.retired_size} for k in keys],
+                "verifier_key": mine.text,
+                "name": mine.name,
+                "key_hash": mine.key_hash.hex(),
+                "keyring": [{"verifier_key": k.key.text, "retired_size": k.retired_size, "machine": k.machine} for k in keys],
             }
         )
     else:
-        echo(active[-1].key.text)
+        echo(mine.text)
 
 
 @audit_group.command("rotate-key")
@@ -176,8 +177,10 @@ def audit_pubkey(as_json: bool) -> None:
 def audit_rotate_key(as_json: bool) -> None:
     """Replace the checkpoint signing key; old checkpoints stay verifiable. Logged."""
     from ..checkpoint.writer import rotate_key
+    from ..gates.spooled import backfill_all_receipts
 
     ctx = get_ctx()
+    backfill_all_receipts(ctx.paths, ctx.store)  # receipts still to write: under the old key
     res = rotate_key(ctx.paths, ctx.store)
     if as_json:
         emit_json({"ok": True, "verifier_key": res.new_key, "retired": res.retired, "retired_size": res.retired_size})

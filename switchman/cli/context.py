@@ -34,7 +34,13 @@ class Ctx:
             from ..state import open_store
 
             self._store = open_store(self.paths, check_signer=True)
+            if self.drain:
+                from ..gates.spooled import drain_pending
+
+                drain_pending(self.paths, self._store)
         return self._store
+
+    drain = True  # record spooled commits first (switchman.spool); off for read-only questions
 
     def close(self) -> None:
         if self._store is not None:

@@ -35,7 +35,7 @@ def init_command(
         hooks = install(ctx.paths)
         from ..ops.worktrees import main_to_integrator
 
-        integrator = main_to_integrator(ctx.store)
+        integrator = None if ctx.paths.is_bare else main_to_integrator(ctx.store, ctx.paths.root)
     if as_json:
         data = to_dict(result)
         data["ok"] = True

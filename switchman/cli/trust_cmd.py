@@ -40,16 +40,15 @@ def trust_group() -> None:
 @trust_group.command("add")
 @json_option
 def trust_add(as_json: bool) -> None:
-    """Append this repo's checkpoint verifier key to .switchman-keys (idempotent); then commit it."""
-    from ..checkpoint.keys import active, keyring
+    """Append this machine's checkpoint verifier key to .switchman-keys (idempotent); then commit it."""
+    from ..checkpoint.keys import own_key
     from ..errors import EnvironmentProblem
     from ..receipts.verify import parse_trusted_keys
 
     ctx = get_ctx()
-    mine = active(keyring(ctx.store.conn))
-    if not mine:
-        raise EnvironmentProblem("this repo has no checkpoint key", "run `switchman-hook init`", code="checkpoint_key_missing")
-    key = mine[-1]
+    key = own_key(ctx.store)
+    if key is None:
+        raise EnvironmentProblem("this repo has no checkpoint key on this machine", "run `switchman-hook init`", code="checkpoint_key_missing")
     path = _keys_path()
     text = _read(path)
     known = parse_trusted_keys(text)  # a bad line is an error here too, never silently kept

@@ -13,7 +13,7 @@ from .completion import complete_worktrees
 
 @click.group("worktree")
 def worktree_group() -> None:
-    """Registered worktrees: names are labels, identity is the path."""
+    """Registered worktrees: names are labels, identity is the path (and machine, on a server)."""
 
 
 @worktree_group.command("add")
@@ -40,11 +40,17 @@ def worktree_list(as_json: bool) -> None:
     """Registered worktrees with mode and compliance."""
     from ..store import worktrees as wtmod
 
-    rows = wtmod.list_all(get_ctx().store)
+    store = get_ctx().store
+    rows = wtmod.list_all(store)
     if as_json:
         emit_json({"worktrees": rows})
         return
-    echo(table([[w.name, w.branch or "-", w.enforcement_mode, w.compliance_state, w.status, w.path] for w in rows], ["NAME", "BRANCH", "MODE", "COMPLIANCE", "STATUS", "PATH"]) or "no worktrees")
+    cells = [[w.name, w.branch or "-", w.enforcement_mode, w.compliance_state, w.status, w.path] for w in rows]
+    header = ["NAME", "BRANCH", "MODE", "COMPLIANCE", "STATUS", "PATH"]
+    if store.shared:  # clones on several machines: say which one each is on
+        cells = [[*c, (w.machine or "-")[:12]] for c, w in zip(cells, rows, strict=True)]
+        header.append("MACHINE")
+    echo(table(cells, header) or "no worktrees")
 
 
 @worktree_group.command("sync")

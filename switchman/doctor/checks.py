@@ -18,7 +18,16 @@ from ..install import install
 from ..repo import RepoPaths, locate
 from ..state import ensure_excluded
 from ..store import sqlite_audit
-from . import hook_checks, probe, provenance_check, receipt_checks, store_checks, work_checks
+from . import (
+    hook_checks,
+    probe,
+    provenance_check,
+    receipt_checks,
+    runtime_checks,
+    server_checks,
+    store_checks,
+    work_checks,
+)
 from .context import Check, Ctx, check
 
 
@@ -72,8 +81,9 @@ def _git(c: Ctx) -> Iterator[Check]:
 # Report order is table order (README table: `doctor` checks).
 CHECKS: tuple[Entry, ...] = (
     Entry("git", _git),
-    Entry("state_dir", store_checks.state_checks, ("state_dir", "schema", "integrity")),
+    Entry("state_dir", store_checks.state_checks, ("state_dir", "server", "schema", "integrity")),
     Entry("key", store_checks.key_checks, ("key", "key_mode", "key_tracked", "key_history", "excluded"), needs="state_dir"),
+    Entry("server_key", server_checks.server_key_check, needs="state_dir"),
     Entry("audit_chain", store_checks.audit_chain_check, needs="store"),
     Entry("checkpoint", store_checks.checkpoint_check, needs="store"),
     Entry("provenance", provenance_check.provenance_check, needs="store"),
@@ -83,6 +93,8 @@ CHECKS: tuple[Entry, ...] = (
     Entry("hooks_installed", hook_checks.installed_checks, ("hooks_installed", "hooks_executable", "hooks_interpreter", "hooks_chained")),
     Entry("precommit_framework", hook_checks.framework_check),
     Entry("hooks_fire", probe.fire_check, needs="store"),
+    Entry("spool", runtime_checks.spool_check, needs="state_dir"),
+    Entry("helper", runtime_checks.helper_check),
     Entry("worktrees", work_checks.worktrees_check, needs="store"),
     Entry("stale_leases", work_checks.stale_check, needs="store"),
     Entry("orphaned_leases", work_checks.orphan_check, needs="store"),
@@ -152,6 +164,41 @@ def apply_fixes(paths: RepoPaths, report: Report) -> list[str]:
     return done
 
 
+def _finish_hook_work(paths: RepoPaths) -> None:
+    """Do what the hooks leave for later, so the checks judge today's record: record spooled
+    commits (switchman.spool) and write the receipts recent recorded commits lack (from the
+    signed rows; the store is only read for that). A store that cannot be opened is what the
+    checks below report."""
+    from .. import spool
+    from ..gates.spooled import backfill_receipts, drain_pending
+    from ..state import open_store
+    from ..store import gate_runs, postgres_config
+    from ..store.sqlite import open_read_only
+
+    if not os.path.isdir(paths.state_dir):
+        return
+    if spool.pending(paths.common_dir):  # opening for writes migrates an old schema: only then
+        try:
+            store = open_store(paths)
+            try:
+                drain_pending(paths, store)
+            finally:
+                store.close()
+        except SwitchmanError:
+            return
+    try:
+        pg = postgres_config.selected(paths.state_dir) is not None
+        store = open_store(paths) if pg else open_read_only(paths.state_dir)
+    except Exception:  # noqa: BLE001 - the store checks say what is wrong with it
+        return
+    try:
+        backfill_receipts(paths, store, gate_runs.recent_commits(store, receipt_checks.RECENT))
+    except Exception:  # noqa: BLE001 - the receipts check reports what is still missing
+        pass
+    finally:
+        store.close()
+
+
 def run(cwd: str | None = None, *, fix: bool = False) -> Report:
     """`doctor [--fix]` for the repo containing `cwd`. Not a git repo → the locate error (exit 3)."""
     git = store_checks.git_check()
@@ -160,6 +207,7 @@ def run(cwd: str | None = None, *, fix: bool = False) -> Report:
     if cwd is not None and not os.path.isdir(cwd):
         raise BadInput(f"-C {cwd}: no such directory", "pass an existing directory")
     paths = locate(cwd)
+    _finish_hook_work(paths)
     report = diagnose(paths, git)
     if fix:
         done = apply_fixes(paths, report)

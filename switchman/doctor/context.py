@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import policy as policymod
-from ..errors import SwitchmanError
+from ..errors import EnvironmentProblem, SwitchmanError
 from ..install import HooksStatus, hook_status
 from ..repo import GitWorktree, RepoPaths, git_env, list_worktrees, run_git
-from ..store import worktrees
-from ..store.sqlite import DB_FILE, Store, has_table, open_read_only
+from ..store import postgres_config, worktrees
+from ..store.sqlite import DB_FILE, has_table, open_read_only
 from ..trail import Trail
 
 PROBE_TIMEOUT = 60
@@ -68,9 +68,17 @@ class Ctx:
         self.root = paths.root
         self.state_dir = paths.state_dir
         self.db_path = os.path.join(self.state_dir, DB_FILE)
-        self.conn: sqlite3.Connection | None = None
-        self.store: Store | None = None
+        self.conn: Any = None  # the store's DB-API connection (PostgreSQL: translated), once open
+        self.store: Any = None
         self.db_error: str | None = None
+        # The team backend (SPEC §12): which server, when this clone uses one.
+        self.pg: postgres_config.Selected | None = None
+        self.pg_error: SwitchmanError | None = None  # store.json unreadable, or the server's answer
+        self.server_facts: Any = None  # postgres_health.ServerFacts, once the server answered
+        try:
+            self.pg = postgres_config.selected(self.state_dir)
+        except SwitchmanError as exc:
+            self.pg_error = exc
         self.env = git_env(for_other_worktree=True)
         self._hooks: HooksStatus | None = None
         self._git_wts: list[GitWorktree] | None = None
@@ -80,7 +88,15 @@ class Ctx:
         self.trail: Trail | None = None  # the audit trail's verdict, for audit_chain and checkpoint
 
     # store --------------------------------------------------------------------------------
+    @property
+    def server(self) -> str:
+        """The PostgreSQL server as we print it (no password)."""
+        return postgres_config.redact(self.pg.url) if self.pg is not None else ""
+
     def open_store(self) -> None:
+        if self.pg is not None:
+            self._open_server()
+            return
         if not os.path.isfile(self.db_path):
             return
         try:
@@ -91,14 +107,39 @@ class Ctx:
         self.conn = store.conn
         self.store = store
 
+    def _open_server(self) -> None:
+        """Open the server store as a command would, without the schema check (reported instead)."""
+        assert self.pg is not None
+        if self.pg.repo_id is None:
+            self.pg_error = EnvironmentProblem(
+                f"{self.server} is selected but this repository has not joined it",
+                f"switchman-hook init --store {q(self.server)}",
+                code="not_initialised",
+            )
+            return
+        from ..store import postgres
+
+        try:
+            store = postgres.Store.open(self.state_dir, self.pg.url, self.pg.repo_id, check_schema=False)
+        except SwitchmanError as exc:
+            self.pg_error = exc
+            return
+        self.store, self.conn = store, store.conn
+
     def close(self) -> None:
-        if self.conn is not None:
+        if self.store is not None:
+            self.store.close()
+        elif self.conn is not None:
             self.conn.close()
-            self.conn = None
-            self.store = None
+        self.conn = None
+        self.store = None
 
     def has_table(self, name: str) -> bool:
         assert self.conn is not None
+        if self.pg is not None:
+            from ..store import postgres_health
+
+            return postgres_health.has_table(self.store, name)
         return has_table(self.conn, name)
 
     # git ----------------------------------------------------------------------------------
@@ -122,9 +163,16 @@ class Ctx:
         return [w for w in self.git_worktrees if not w.bare and w.path and os.path.isdir(w.path)]
 
     def registered(self) -> list[dict[str, Any]]:
+        """This machine's registered worktrees (on a shared store the others' paths mean nothing here)."""
         if self.store is None or not self.has_table("worktrees"):
             return []
-        return worktrees.rows(self.store)
+        return worktrees.local_rows(self.store)
+
+    def registered_names(self) -> set[str]:
+        """Every registered worktree name, on every machine."""
+        if self.store is None or not self.has_table("worktrees"):
+            return set()
+        return {r["name"] for r in worktrees.rows(self.store)}
 
     def stale_window(self) -> float:
         """policy.stale_minutes; a broken policy is the policy check's to report, so the default here."""

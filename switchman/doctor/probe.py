@@ -101,7 +101,9 @@ def probe_worktree(c: Ctx, wt_path: str) -> tuple[str, str]:
                 return "fail", f"pre-commit did not answer the probe (exit {rc}: {why})"
             if answer.get("state_dir") and os.path.realpath(answer["state_dir"]) != os.path.realpath(c.state_dir):
                 return "fail", f"pre-commit reached switchman but it looks at {answer['state_dir']}"
-            if answer.get("managed") is False:
+            # `managed`: the SQLite file or the server this clone joined (an older hookrun looked
+            # for switchman.db only, hence the server case is still taken on the state dir).
+            if answer.get("managed") is False and c.pg is None:
                 return "fail", "pre-commit reached switchman but it sees no store"
             return "ok", "answered"
         # This hookrun cannot be probed without running the gate (and writing): exercise the same

@@ -36,7 +36,7 @@ def provenance_check(c: Ctx) -> Iterator[Check]:
             "fail",
             f"{len(bad)} commit(s) whose commit_provenance row disagrees with the signed audit log "
             f"(provenance_mismatch, tampering): {_ids(bad)}",
-            "the signed log is authoritative: find who edited .switchman/switchman.db, then redo the commits "
+            "the signed log is authoritative: find who edited the store's tables, then redo the commits "
             "through the gate: git reset --soft <base> && git commit",
         )
         return

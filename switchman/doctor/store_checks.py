@@ -15,6 +15,7 @@ from ..store import audit_log, sqlite_audit
 from ..store.sqlite import DB_FILE, integrity_problems
 from ..store.sqlite_schema import SCHEMA_VERSION, current_version
 from ..trail import verify_trail
+from . import server_checks
 from .context import Check, Ctx, check, listed, q
 
 MIN_GIT = (2, 31)
@@ -38,6 +39,12 @@ def git_check() -> Check:
 
 
 def state_checks(c: Ctx) -> Iterator[Check]:
+    if c.pg_error is not None and c.pg is None:  # store.json unreadable
+        yield check("state_dir", "fail", c.pg_error.message, c.pg_error.fix)
+        return
+    if c.pg is not None and os.path.isdir(c.state_dir):
+        yield from server_checks.state_checks(c)
+        return
     if not os.path.isdir(c.state_dir) or not os.path.isfile(c.db_path):
         missing = c.state_dir if not os.path.isdir(c.state_dir) else c.db_path
         yield check("state_dir", "fail", f"{missing} does not exist: switchman is not initialised here", "switchman-hook init")
@@ -99,11 +106,14 @@ def _audit_rows(c: Ctx) -> int:
 
 def key_checks(c: Ctx) -> Iterator[Check]:
     kpath = sqlite_audit.key_path(c.state_dir)
-    try:
-        key = sqlite_audit.read_key(c.state_dir)
-    except SwitchmanError as exc:
-        yield check("key", "fail", exc.message, f"restore {kpath} from a backup (never regenerate it)")
-        key = "?"
+    key: str | None = "?"
+    if c.pg is not None:
+        yield from server_checks.key_check(c)
+    else:
+        try:
+            key = sqlite_audit.read_key(c.state_dir)
+        except SwitchmanError as exc:
+            yield check("key", "fail", exc.message, f"restore {kpath} from a backup (never regenerate it)")
     if key is None:
         rows = _audit_rows(c)
         if rows:
@@ -189,7 +199,7 @@ def audit_chain_check(c: Ctx) -> Iterator[Check]:
             "audit_chain",
             "fail",
             f"{first.reason_code}{where}: {first.message} ({len(result.failures)} failure(s) in {result.count} event(s))",
-            f"restore {q(c.db_path)} from a backup; `switchman-hook audit verify` lists every failure",
+            f"{server_checks.restore_hint(c)}; `switchman-hook audit verify` lists every failure",
         )
 
 
@@ -212,7 +222,7 @@ def checkpoint_check(c: Ctx) -> Iterator[Check]:
             "checkpoint",
             "fail",
             f"{code}{detail}",
-            f"restore {q(c.db_path)} from a backup; `switchman-hook audit verify` shows what changed",
+            f"{server_checks.restore_hint(c)}; `switchman-hook audit verify` shows what changed",
         )
     elif st.state == "missing":
         yield check("checkpoint", "warn", detail, "switchman-hook audit checkpoint")

@@ -71,7 +71,7 @@ def _gone(c: Ctx) -> dict[str, str]:
 
 def orphan_check(c: Ctx) -> Iterator[Check]:
     assert c.store is not None
-    known = {r["name"] for r in c.registered()}
+    known = c.registered_names()
     gone = _gone(c)
     leases = [
         r for r in leasemod.active_rows(c.store)

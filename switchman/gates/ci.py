@@ -123,6 +123,12 @@ def receipts_ci(
 
         keys += [k for k in ckeys.active(ckeys.keyring(store.conn)) if k not in keys]
     facts = range_facts(cwd, base_oid, head_oid)
+    if store is not None:
+        # In the managed repo, write the receipts the range's recorded commits still lack
+        # (they are written at push otherwise), so the answer is the one CI will give.
+        from .spooled import backfill_receipts
+
+        backfill_receipts(paths, store, [f.commit for f in facts], env=env)
     report = decide(facts, notes.read_all(cwd, env=env), keys, require_mode=require_mode)
     commits = [d.to_dict() for d in report.commits]
     problems: list[dict[str, str]] = []

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import audit, fingerprints
 from ..ops.claims import consume_leftovers
-from ..receipts.record import write_receipts
+from ..records import Record
 from ..repo import HEAD_ARGS, RepoPaths, committed_paths_args, run_git
 from ..store import gate_runs as runstore
 from ..store import leases as leasemod
@@ -24,74 +24,7 @@ from ..store.sqlite import Store, Tx
 from ..timeutil import now_iso
 from .common import resolve_worktree, stale_minutes
 from .signed import gate_run_for, key_of, signed_record
-
-SEQUENCER_OPS = ("cherry-pick", "revert", "rebase")
-
-
-def _reflog_last(git_dir: str) -> tuple[str, str]:
-    """(new commit id, message) of the last entry of this worktree's HEAD reflog."""
-    _, new, message = _reflog_entry(git_dir)
-    return new, message
-
-
-def _reflog_entry(git_dir: str) -> tuple[str, str, str]:
-    """(old id, new id, message) of the last entry of this worktree's HEAD reflog."""
-    try:
-        with open(os.path.join(git_dir, "logs", "HEAD"), "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 4096))
-            lines = fh.read().splitlines()
-    except OSError:
-        return "", "", ""
-    if not lines:
-        return "", "", ""
-    last = lines[-1].decode("utf-8", "replace")
-    head, _, message = last.partition("\t")
-    ids = head.split(" ", 2)
-    return (ids[0] if ids else ""), (ids[1] if len(ids) > 1 else ""), message
-
-
-def _operation_from_message(message: str) -> str | None:
-    """Classify a reflog message (`<action>: <subject>`) as git 2.3x writes it."""
-    action = message.split(":", 1)[0]
-    for op in SEQUENCER_OPS:
-        if action.startswith(op):
-            return op  # `cherry-pick`, `revert`, `rebase (pick)`, `rebase -i (pick)`, ...
-    if action.startswith("pull") and action.endswith(")"):
-        return "rebase"  # `pull --rebase ... (pick)`; a merging pull is `pull ...: Merge made by`
-    if action == "commit (amend)":
-        return "amend"
-    if action == "commit (merge)" or action.startswith(("merge", "pull")):
-        return "merge"
-    if action.startswith("commit"):
-        # Also `commit (cherry-pick)`: a conflicted pick concluded with `git commit` ran pre-commit.
-        return "commit"
-    return None
-
-
-def detect_operation(paths: RepoPaths, env: Mapping[str, str] | None = None, head: str | None = None) -> str:
-    """commit | amend | merge | cherry-pick | revert | rebase — from git's own traces.
-
-    The reflog entry git wrote for the new commit is authoritative: in post-commit git 2.39 does
-    not export GIT_REFLOG_ACTION to hooks, and REVERT_HEAD is already gone. Only when the reflog
-    says nothing (disabled, or its last entry is not HEAD) do the environment and the sequencer
-    state files decide; a `git commit` run by hand during a stopped rebase is a commit.
-    """
-    new, message = _reflog_last(paths.git_dir)
-    if message and (head is None or new == head):
-        op = _operation_from_message(message)
-        if op is not None:
-            return op
-    environ = env if env is not None else os.environ
-    action = environ.get("GIT_REFLOG_ACTION", "")
-    for op in SEQUENCER_OPS:
-        if action.startswith(op):
-            return op
-    for marker, op in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
-        if os.path.exists(os.path.join(paths.git_dir, marker)):
-            return op
-    return "commit"
+from .traces import SEQUENCER_OPS, Traces, operation, picked_oid, read_live, reflog_entry
 
 
 def _head(root: str, env: Mapping[str, str] | None) -> tuple[str, str, list[str]] | None:
@@ -112,9 +45,12 @@ def _record(
     gate_sequence: int | None,
     operation: str,
     bypassed: bool,
+    mode: str,
     extra: dict[str, Any] | None = None,
 ) -> audit.AuditRow:
-    details = {"commit": commit, "tree": tree, "lease_id": lease.id if lease else None, "gate_sequence": gate_sequence, "operation": operation, **(extra or {})}
+    # The mode is signed with the record, so a receipt written later (deferred, or backfilled at
+    # push) says exactly what one written at once would have said.
+    details = {"commit": commit, "tree": tree, "lease_id": lease.id if lease else None, "gate_sequence": gate_sequence, "operation": operation, "mode": mode, **(extra or {})}
     if bypassed:
         row = tx.audit(
             "commit_gate_bypassed",
@@ -141,36 +77,6 @@ def _record(
         operation, row.sequence, now_iso(),
     )
     return row
-
-
-def _read_text(git_dir: str, rel: str) -> str:
-    try:
-        with open(os.path.join(git_dir, rel), encoding="ascii", errors="replace") as fh:
-            return fh.read()
-    except OSError:
-        return ""
-
-
-def _picked_from(paths: RepoPaths, op: str, root: str, env: Mapping[str, str] | None) -> str | None:
-    """The commit a pick copies: CHERRY_PICK_HEAD (git 2.39 keeps it for cherry-pick and rebase
-    picks while post-commit runs), the last `rebase-merge/done` pick, or a revert's message."""
-    if op in ("cherry-pick", "rebase"):
-        sha = _read_text(paths.git_dir, "CHERRY_PICK_HEAD").strip()
-        if _OID.fullmatch(sha):
-            return sha
-        done = _read_text(paths.git_dir, "rebase-merge/done").splitlines()
-        words = done[-1].split() if done else []
-        if len(words) >= 2 and _OID.fullmatch(words[1]):
-            return words[1]
-        return None
-    if op == "revert":
-        body = run_git(["cat-file", "commit", "HEAD"], root, env=env, check=False).stdout.decode("utf-8", "replace")
-        m = re.search(r"This reverts commit ([0-9a-f]{40,64})", body)
-        return m.group(1) if m else None
-    return None
-
-
-_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _changed(root: str, env: Mapping[str, str] | None, rev: str) -> list[str] | None:
@@ -204,8 +110,38 @@ def inherit_reason(
     return None, d
 
 
+class Made(Record):
+    """A commit to record: what git made and the traces of how (live, or from the spool)."""
+
+    commit: str
+    tree: str
+    parents: list[str]
+    traces: Traces
+    rev: str  # how to name it to git: "HEAD" in the hook itself (prefetched), else the oid
+
+
+def made_now(paths: RepoPaths, env: Mapping[str, str] | None = None) -> Made | None:
+    """The commit HEAD names now, with the traces git left for it (the in-process post-commit)."""
+    assert paths.toplevel is not None
+    head = _head(paths.toplevel, env)
+    if head is None:
+        return None
+    return Made(commit=head[0], tree=head[1], parents=head[2], traces=read_live(paths.git_dir, env), rev="HEAD")
+
+
 def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None = None, gate: str = "commit") -> dict[str, Any]:
-    """Record the new commit's provenance: judged by a passing gate, a sequencer pick, or a bypass.
+    """Record HEAD's provenance now, in this process (post-merge; post-commit without the spool)."""
+    made = made_now(paths, env)
+    if made is None:
+        return {"recorded": False}
+    _, fn = prepare_record(paths, store, made, env=env, gate=gate)
+    return store.write(fn)
+
+
+def prepare_record(
+    paths: RepoPaths, store: Store, made: Made, *, env: Mapping[str, str] | None = None, gate: str = "commit"
+) -> tuple[Any, Callable[[Tx], dict[str, Any]]]:
+    """Ask git what the recording needs; return the worktree and the transaction's function.
 
     Gate-checked only when a passing gate's *signed* row judged this parent, tree and merge
     parents; an amend when a passing gate judged old -> tree and the old commit is gate-checked;
@@ -214,15 +150,11 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
     wt = resolve_worktree(paths, store)
     root = paths.toplevel
     assert root is not None
-    head = _head(root, env)
-    if head is None:
-        return {"recorded": False}
-    commit, tree, parents = head
-    op = detect_operation(paths, env, head=commit)
-    old = _reflog_entry(paths.git_dir)[0] if op == "amend" else None
-    picked = _picked_from(paths, op, root, env) if op in SEQUENCER_OPS else None
-    # "HEAD", just resolved to `commit`: the hook runner may have started this already.
-    committed = run_git(committed_paths_args("HEAD"), root, env=env).stdout
+    commit, tree, parents = made.commit, made.tree, made.parents
+    op = operation(made.traces, head=commit)
+    old = made.traces.reflog_old if op == "amend" else None
+    picked = picked_oid(made.traces, op) if op != "revert" else _reverted(root, env, commit)
+    committed = run_git(committed_paths_args(made.rev), root, env=env).stdout
     committed_paths = [os.fsdecode(p) for p in committed.split(b"\0") if p]
     source_paths = _changed(root, env, picked) if picked else None
     window = stale_minutes(store.state_dir)
@@ -236,7 +168,7 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
             return {"recorded": False, "commit": commit}
         lease = leasemod.active_for_worktree(tx, wt.name, window)
         task_id = lease.task_id if lease else None
-        common = {"commit": commit, "tree": tree, "worktree": wt.name, "lease": lease, "task_id": task_id, "operation": op}
+        common = {"commit": commit, "tree": tree, "worktree": wt.name, "lease": lease, "task_id": task_id, "operation": op, "mode": wt.enforcement_mode}
         # A passing gate that judged exactly this parent, tree and merge parents covers the commit,
         # whatever git operation made it (an amend that keeps the judged change is such a commit).
         run_seq, forged = gate_run_for(
@@ -275,9 +207,14 @@ def post_commit(paths: RepoPaths, store: Store, *, env: Mapping[str, str] | None
             row = _record(tx, **common, gate_sequence=None, bypassed=True, extra=why)
         return {"recorded": True, "commit": commit, "event": row.event_type, "operation": op, "row": row}
 
-    result = store.write(fn)
-    write_receipts(paths, store, [result.get("row")], mode=wt.enforcement_mode, env=env)
-    return result
+    return wt, fn
+
+
+def _reverted(root: str, env: Mapping[str, str] | None, commit: str) -> str | None:
+    """The commit a revert undoes, from the message git wrote ("This reverts commit <oid>")."""
+    body = run_git(["cat-file", "commit", commit], root, env=env, check=False).stdout.decode("utf-8", "replace")
+    m = re.search(r"This reverts commit ([0-9a-f]{40,64})", body)
+    return m.group(1) if m else None
 
 
 def _lease_judge(tx: Tx, worktree: str, paths_: list[str], window: float, state_dir: str) -> Any:
@@ -298,9 +235,9 @@ def _lease_judge(tx: Tx, worktree: str, paths_: list[str], window: float, state_
     return judge
 
 
-def _is_new_merge_commit(root: str, env: Mapping[str, str] | None, git_dir: str) -> bool:
+def is_new_merge_commit(root: str, env: Mapping[str, str] | None, git_dir: str) -> bool:
     """post-merge: did this `git merge`/`git pull` just create a merge commit (not fast-forward)?"""
-    new, message = _reflog_last(git_dir)
+    _, new, message = reflog_entry(git_dir)
     if "Fast-forward" in message.split(":", 1)[-1][:40]:
         return False
     proc = run_git(["rev-list", "--parents", "-n", "1", "HEAD"], root, env=env, check=False)
@@ -322,7 +259,7 @@ def post_merge(
     result: dict[str, Any] = {"recorded": False}
     root = paths.toplevel
     assert root is not None
-    if not squash and _is_new_merge_commit(root, env, paths.git_dir):
+    if not squash and is_new_merge_commit(root, env, paths.git_dir):
         result = post_commit(paths, store, env=env, gate="merge")
     rebaseline(paths, store, env=env, framework=framework)
     return result
@@ -374,13 +311,12 @@ def post_rewrite(
                 extra["reason"] = reason
             recorded.append(_record(
                 tx, commit=new, tree=trees.get(new), worktree=wt.name, lease=lease, task_id=d.get("task_id"),
-                gate_sequence=None, operation=command, bypassed=reason is not None, extra=extra,
+                gate_sequence=None, operation=command, bypassed=reason is not None, mode=wt.enforcement_mode, extra=extra,
             ))
             changed += 1
         return changed
 
     changed = store.write(fn)
-    write_receipts(paths, store, recorded, mode=wt.enforcement_mode, env=env)
     rebaseline(paths, store, env=env, framework=framework)
     return {"rewritten": changed}
 

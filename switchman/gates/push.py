@@ -23,6 +23,7 @@ from .common import (
     violation,
 )
 from .signed import details_of, key_of, mismatches, signed_verdicts
+from .spooled import backfill_receipts
 from .walk import pushed_commits
 
 
@@ -97,6 +98,7 @@ def push_gate(paths: RepoPaths, store: Store, remote: str, url: str, ref_lines: 
     baseline = baseline_commits(store)
     commits, ranges = pushed_commits(root, env, remote, url, ref_lines, baseline)
     trail = _verify_trail(paths, store)
+    backfill_receipts(paths, store, commits)  # before the notes travel: every recorded commit has one
     trail += notes_push.gate_violations(root, remote, ref_lines, env)
     mode = wt.enforcement_mode
 

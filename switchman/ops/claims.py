@@ -212,6 +212,13 @@ def consume_leftovers(tx: Tx, worktree: str, paths: Iterable[str], when: str) ->
     return claimstore.consume_leftovers(tx, worktree, paths, when)
 
 
+def warm_scopes(db: Reader) -> int:
+    """Compile every active lease's scope matcher into this process's cache (the warm helper
+    does it before forking, so its children find them built); returns how many leases."""
+    _, others = _scopes(db, None)
+    return len(others)
+
+
 def _scopes(
     db: Reader, own_id: str | None, focus: list[str] | None = None
 ) -> tuple[Matcher | FocusedMatcher | None, list[tuple[Matcher | FocusedMatcher, dict[str, Any]]]]:

@@ -46,8 +46,9 @@ def add(paths: RepoPaths, store: Store, name: str, path: str, branch: str) -> tu
     if not name.strip() or "/" in name:
         raise BadInput(f"worktree name {name!r} is empty or contains '/'", "use a short label like agent-1")
     existing = wtstore.get(store, name)
-    if existing is not None and existing.path != os.path.realpath(path):
-        raise BadInput(f"worktree name {name!r} is already registered for {existing.path}", "choose another NAME")
+    if existing is not None and (existing.path != os.path.realpath(path) or not wtstore.is_local(store, existing)):
+        where = existing.path if wtstore.is_local(store, existing) else f"{existing.path} on machine {existing.machine}"
+        raise BadInput(f"worktree name {name!r} is already registered for {where}", "choose another NAME")
     gwt = _git_worktree_at(paths, path)
     created = False
     if gwt is None:
@@ -79,11 +80,25 @@ def default_name(path: str, is_main: bool) -> str:
 
 
 def _free_name(tx: Tx, wanted: str) -> str:
+    """`wanted`, or when another machine's clone has it, `wanted@<machine>` (first 8 chars of the
+    machine id: says where it is, whoever registered first); then `-2`, `-3`... suffixes."""
+    holder = wtstore.get(tx, wanted)
+    if holder is None:
+        return wanted
+    if tx.shared and not wtstore.is_local(tx, holder):
+        wanted = f"{wanted}@{machine_label(tx.machine)}"
     name, n = wanted, 2
     while wtstore.get(tx, name) is not None:
         name = f"{wanted}-{n}"
         n += 1
     return name
+
+
+def machine_label(machine: str) -> str:
+    """A machine id as it goes into a worktree name, without '/': a short one whole, a long one
+    (/etc/machine-id is 32 hex digits) by its first 8 characters."""
+    label = machine.replace("/", "_") or "unknown"
+    return label if len(label) <= 16 else label[:8]
 
 
 def register(
@@ -99,6 +114,8 @@ def register(
     real = os.path.realpath(path)
     existing = wtstore.by_path(tx, real)
     if existing is not None:
+        if existing.machine is None:
+            wtstore.set_machine(tx, existing.name)
         if name and name != existing.name:
             if wtstore.get(tx, name) is not None:
                 raise BadInput(f"worktree name {name!r} is already registered", "choose another NAME")
@@ -116,12 +133,10 @@ def register(
     else:
         final = _free_name(tx, default_name(real, is_main))
     wtstore.insert(tx, final, real, branch or "", mode, now_iso())
-    tx.audit(
-        "worktree_registered",
-        "allowed",
-        worktree=final,
-        details={"path": real, "branch": branch or None},
-    )
+    details: dict[str, object] = {"path": real, "branch": branch or None}
+    if tx.shared:
+        details["machine"] = tx.machine
+    tx.audit("worktree_registered", "allowed", worktree=final, details=details)
     row = wtstore.get(tx, final)
     assert row is not None
     return row, True
@@ -165,12 +180,13 @@ def sync_rows(tx: Tx, git_worktrees: list[GitWorktree], main_path: str, mode: st
     return created
 
 
-def main_to_integrator(store: Store) -> str | None:
-    """`init --install-hooks`: the main worktree, when it holds no lease, becomes an integrator
-    (SPEC §13: a person merges there without a lease). Returns its name when it changed."""
+def main_to_integrator(store: Store, root: str) -> str | None:
+    """`init --install-hooks`: this clone's main worktree (at `root`, on this machine, never
+    another machine's), when it holds no lease, becomes an integrator (SPEC §13: a person merges
+    there without a lease). Returns its name when it changed."""
 
     def fn(tx: Tx) -> str | None:
-        main = next((w for w in wtstore.list_all(tx) if w.name == "main"), None)
+        main = wtstore.by_path(tx, root)
         if main is None or main.enforcement_mode == "integrator" or leasestore.any_active_in_worktree(tx, main.name):
             return None
         wtstore.set_mode(tx, main.name, "integrator")

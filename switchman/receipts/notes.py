@@ -148,6 +148,13 @@ def _current(cwd: str, ref: str, commits: Sequence[str], env: Mapping[str, str])
     return tip, existing
 
 
+def lines_for(cwd: str | os.PathLike[str], commits: Sequence[str], *, ref: str = REF, env: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """{commit: receipt lines} for just these commits (one `cat-file --batch`, not the whole ref)."""
+    if not commits:
+        return {}
+    return _current(os.fspath(cwd), ref, list(commits), _env(env))[1]
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 

@@ -26,7 +26,15 @@ Row = dict[str, Any]
 
 
 class Reader(Protocol):
-    """Reads: rows as dicts (text that was stored as bytes decoded) or as raw tuples."""
+    """Reads: rows as dicts (text that was stored as bytes decoded) or as raw tuples.
+
+    `machine` is this machine's id (/etc/machine-id or SWITCHMAN_MACHINE_ID). `shared` is True
+    when the store also holds other machines' clones (a server): a worktree is then known by
+    (machine, path), since two machines may each have a checkout at the same path.
+    """
+
+    machine: str
+    shared: bool
 
     def one(self, sql: str, params: Any = ()) -> Row | None: ...
 
@@ -112,6 +120,11 @@ def db_text(value: str | None) -> str | bytes | None:
 def no_such_table(exc: Exception) -> bool:
     """A read of a table an old (not yet migrated, or read-only) database does not have."""
     return "no such table" in str(exc).lower()
+
+
+def no_such_column(exc: Exception) -> bool:
+    """A read of a column an old (read-only, not yet migrated) database does not have."""
+    return "no such column" in str(exc).lower()
 
 
 def chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound
 from ..models import Lease, Reservation, from_row
 from ..policy import DEFAULT_STALE_MINUTES
+from ..timeutil import now as clock_now
 from ..timeutil import parse_ts
 from .base import decoded_rows, tuples
 
@@ -23,7 +23,7 @@ def is_stale(heartbeat_at: str | None, stale_minutes: float = DEFAULT_STALE_MINU
         return True
     # `>=` so that a window of 0 (`lease reap --stale-after 0`) expires every active lease, even
     # one heartbeated in this very millisecond (timestamps are rounded to the nearest ms).
-    return ((time.time() if now is None else now) - ts) >= stale_minutes * 60
+    return ((clock_now() if now is None else now) - ts) >= stale_minutes * 60
 
 
 def _lease(row: dict[str, Any], stale_minutes: float) -> Lease:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pgerrors
 
-from .. import faults
+from .. import faults, timeutil
 from ..audit import AuditRow, check_events
 from ..errors import EnvironmentProblem
 from ..jsonutil import dumps
@@ -39,7 +39,7 @@ from ..merkle import entry_leaf
 from . import audit_log
 from . import postgres_schema as schema
 from .base import AfterCommit, not_utf8, write_once_keeping_refusals
-from .postgres_config import redact
+from .postgres_config import machine_id, redact
 from .postgres_dialect import Compat, params_of, translate
 from .postgres_dialect import row_dict as _dict
 from .postgres_dialect import row_tuple as _tuple
@@ -70,6 +70,23 @@ def _store_error(url: str, exc: Exception) -> EnvironmentProblem:
     )
 
 
+def schema_mismatch(url: str, version: int | None) -> EnvironmentProblem:
+    """The server's switchman schema is not the one this code reads and writes."""
+    if version is not None and version > schema.SCHEMA_VERSION:
+        return EnvironmentProblem(
+            f"the switchman schema on {redact(url)} is version {version}, newer than this "
+            f"switchman-hook's ({schema.SCHEMA_VERSION})",
+            "upgrade switchman-hook on this machine (pip install -U 'switchman-hook[postgres]')",
+            code="schema_too_new",
+        )
+    return EnvironmentProblem(
+        f"the switchman schema on {redact(url)} is version {version or 'unknown'}, older than this "
+        f"switchman-hook's ({schema.SCHEMA_VERSION})",
+        f"run `switchman-hook store setup {redact(url)}` once as the database owner",
+        code="schema_too_old",
+    )
+
+
 _RETRY = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected, pgerrors.LockNotAvailable)
 
 
@@ -79,8 +96,11 @@ _RETRY = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected, pgerrors.Loc
 class Tx:
     """A write transaction in progress (`base.Tx`)."""
 
+    shared = True
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.machine = store.machine
         self.pg = store.pg
         self.conn = store.conn  # DB-API-style, translated (code that takes a connection)
         self.appended: list[AuditRow] = []
@@ -186,6 +206,7 @@ class Store:
     """An open PostgreSQL store for one repository (`base.Store`)."""
 
     backend = "postgresql"
+    shared = True  # clones on many machines: a worktree is (machine, path) (`base.Reader`)
 
     def __init__(
         self, state_dir: str, url: str, repo_id: str, conn: Any, after_commit: AfterCommit | None
@@ -197,6 +218,7 @@ class Store:
         self.pg = conn
         self.conn = Compat(conn)
         self.after_commit = after_commit
+        self.machine = machine_id()
 
     @classmethod
     def open(
@@ -208,14 +230,24 @@ class Store:
         create: bool = False,
         after_commit: AfterCommit | None = None,
         role: str | None = schema.AGENT_ROLE,
+        check_schema: bool = True,
     ) -> Store:
+        """`check_schema`: refuse a server whose schema is not this code's (doctor reports it instead)."""
         conn = connect(url, repo_id, role=role)
         store = cls(state_dir, url, repo_id, conn, after_commit)
         try:
-            head = conn.execute(
-                "SELECT 1 FROM switchman_repos WHERE repo_id = %s", (repo_id,)
+            sent = timeutil.machine_clock()
+            version, joined, server_now = conn.execute(
+                "SELECT (SELECT version FROM switchman_schema WHERE id = 1), "
+                "EXISTS (SELECT 1 FROM switchman_repos WHERE repo_id = %s), "
+                "extract(epoch FROM clock_timestamp())::float8",
+                (repo_id,),
             ).fetchone()
-            if head is None:
+            # One clock for every machine of the store: heartbeats, staleness, windows (timeutil).
+            timeutil.use_offset(float(server_now) - (sent + timeutil.machine_clock()) / 2)
+            if check_schema and version != schema.SCHEMA_VERSION:
+                raise schema_mismatch(url, version)
+            if not joined:
                 if not create:
                     raise EnvironmentProblem(
                         f"repository {repo_id} has not joined the store {redact(url)}",
@@ -223,6 +255,9 @@ class Store:
                         code="not_initialised",
                     )
                 conn.execute("SELECT switchman_join(%s)", (repo_id,))
+        except EnvironmentProblem:
+            conn.close()
+            raise
         except psycopg.errors.UndefinedTable as exc:
             conn.close()
             raise EnvironmentProblem(
@@ -250,6 +285,15 @@ class Store:
         """(row id, sequence) of rows whose HMAC does not verify, checked by the server (the key stays there)."""
         rows = self.pg.execute("SELECT id, sequence FROM switchman_bad_signatures()").fetchall()
         return [(r[0], r[1]) for r in rows]
+
+    def server_head(self) -> tuple[int, str | None]:
+        """(last sequence, last entry hash) as the server's head row records them: the chain
+        must end there (a deleted tail shows, whichever clone asks, even one whose own
+        checkpoint is older than the deleted rows)."""
+        row = self.pg.execute(
+            "SELECT next_sequence - 1, last_hash FROM switchman_repos WHERE repo_id = %s", (self.repo_id,)
+        ).fetchone()
+        return (int(row[0]), row[1]) if row is not None else (0, None)
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -118,10 +118,22 @@ def default_repo_id(root: str) -> str:
     return oids[-1]
 
 
+UNKNOWN_MACHINE = "unknown"
+
+
 def machine_id() -> str:
+    """This machine: SWITCHMAN_MACHINE_ID, else /etc/machine-id, else "unknown" (a shared store
+    then cannot tell such machines apart; doctor warns)."""
     env = os.environ.get(MACHINE_ENV)
     if env:
-        return env.strip()
+        value = env.strip()
+        if not value or len(value) > 200 or not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+            raise BadInput(
+                f"{MACHINE_ENV}={value[:40]!r} is not a machine id (1-200 printable ASCII characters, no spaces)",
+                f"set {MACHINE_ENV} to a short name for this machine, e.g. {MACHINE_ENV}=$(hostname)",
+                code="invalid_machine_id",
+            )
+        return value
     for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
         try:
             with open(path, encoding="ascii") as fh:
@@ -130,4 +142,4 @@ def machine_id() -> str:
             continue
         if text:
             return text
-    return "unknown"
+    return UNKNOWN_MACHINE

@@ -53,7 +53,10 @@ def translate(sql: str) -> str:
 
 def _param(v: Any) -> Any:
     if isinstance(v, str):
-        return os.fsencode(v)  # text columns are bytea; surrogates become the original bytes
+        # Text columns are bytea. Text that is not UTF-8 is refused (UnicodeEncodeError ->
+        # not_utf8) exactly as SQLite refuses it; a file name that is not UTF-8 arrives as its
+        # bytes already (`base.db_text`), as on SQLite.
+        return v.encode("utf-8")
     if isinstance(v, bool):
         return int(v)
     return v

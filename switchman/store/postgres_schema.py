@@ -121,7 +121,7 @@ def _scripts() -> list[str]:
 
 def tables() -> dict[str, Table]:
     found = {t.name: t for script in _scripts() for t, _ in _tables(script)}
-    for table, column, _decl in sqlite_schema.V4_PROVENANCE_COLUMNS:  # SQLite adds them with ALTER
+    for table, column, _decl in sqlite_schema.ADDED_COLUMNS:  # SQLite adds them with ALTER
         if column not in found[table].columns:
             found[table].columns.append(column)
     return found
@@ -162,7 +162,7 @@ def table_sql() -> list[str]:
                 f"WITH CHECK (repo_id = current_setting('switchman.repo_id', true)); END IF; END $p$"
             )
         stmts.extend(_indexes(script))
-    for table, column, decl in sqlite_schema.V4_PROVENANCE_COLUMNS:
+    for table, column, decl in sqlite_schema.ADDED_COLUMNS:
         pg_type = "bytea" if decl == "TEXT" else decl
         stmts.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {pg_type}")
     return stmts
@@ -262,6 +262,8 @@ END $r$;
 GRANT USAGE ON SCHEMA @SCHEMA@ TO @ROLE@;
 REVOKE ALL ON switchman_audit_keys FROM PUBLIC;
 REVOKE ALL ON switchman_repos FROM PUBLIC;
+-- Re-running setup takes back what was granted by hand (doctor's server_key says when).
+REVOKE ALL ON switchman_audit_keys, switchman_repos, audit_log FROM @ROLE@;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA @SCHEMA@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION switchman_join(text), switchman_lock(),
   switchman_append(text[], text[], text[], bytea[], text[], text[], bytea[], bytea[], text[]),
@@ -284,5 +286,5 @@ def server_sql(schema: str, role: str = AGENT_ROLE) -> list[str]:
         AGENT_GRANTS.replace("@SCHEMA@", schema).replace("@ROLE@", role),
         *grants,
         f"INSERT INTO switchman_schema (id, version) VALUES (1, {SCHEMA_VERSION}) "
-        f"ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version",
+        f"ON CONFLICT (id) DO UPDATE SET version = greatest(switchman_schema.version, EXCLUDED.version)",
     ]

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import faults
+from .. import faults, timeutil
 from ..errors import EnvironmentProblem
 from . import sqlite_schema as schema
 from .base import AfterCommit, locked_error, not_utf8, store_error, write_once_keeping_refusals
+from .postgres_config import machine_id
 
 if TYPE_CHECKING:
     from ..audit import AuditRow
@@ -57,10 +58,16 @@ def _decode_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
 class Tx:
     """A write transaction in progress: execute SQL and append audit rows (`base.Tx`)."""
 
+    shared = False
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn = store.conn
         self.appended: list[AuditRow] = []
+
+    @property
+    def machine(self) -> str:
+        return self.store.machine
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         cur = self.conn.execute(sql, params)
@@ -118,6 +125,17 @@ class Store:
         self.after_commit = after_commit
         self.before_write: Callable[[Store], None] | None = None  # run before each write (commands)
         self._key: str | None = None
+        self._machine: str | None = None
+
+    # One machine's file: a worktree is known by its path alone (`base.Reader.shared`).
+    shared = False
+
+    @property
+    def machine(self) -> str:
+        """This machine's id (recorded on worktree rows), read on first use: hooks rarely need it."""
+        if self._machine is None:
+            self._machine = machine_id()
+        return self._machine
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -154,6 +172,7 @@ class Store:
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise _open_error(path, exc) from exc
         store = cls(state_dir, conn, after_commit)
+        timeutil.use_offset(0.0)  # one machine's file: its own clock (a server store sets its own)
         if migrate:
             store.ensure_schema()
         return store
@@ -171,7 +190,7 @@ class Store:
                 code="schema_too_new",
             )
         if version < schema.SCHEMA_VERSION:
-            self._write(lambda tx: schema.migrate(tx.conn), audited=False)
+            self._write(lambda tx: schema.migrate(tx.conn, self.machine), audited=False)
 
     @property
     def db_path(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # switchman-dev 0.1.3, column for column.
 V1_TABLES = """
@@ -288,6 +288,28 @@ CREATE TABLE IF NOT EXISTS claim_leftovers (
 """
 
 
+# --- version 5: machines ----------------------------------------------------------------------
+# A shared (PostgreSQL) store serves clones on many machines, and two machines can have a checkout
+# at the same path: a worktree's identity there is (machine, path). Each machine signs its
+# checkpoints and receipts with its own Ed25519 key; the keyring records whose key each is, so
+# a rotation retires only the rotating machine's. SQLite records the machine too (the same for
+# every row of one file), so `worktree list` and a later `store migrate` carry it.
+V5_MACHINE_COLUMNS = [("worktrees", "machine", "TEXT"), ("checkpoint_keys", "machine", "TEXT")]
+
+# Every column a version after 1 added with ALTER TABLE (the PostgreSQL schema is derived with them).
+ADDED_COLUMNS = V4_PROVENANCE_COLUMNS + V5_MACHINE_COLUMNS
+
+
+def _migrate_v5_machine(conn: sqlite3.Connection, machine: str | None) -> None:
+    """Add the machine columns; the worktrees and keys there already are this machine's."""
+    for table, column, decl in V5_MACHINE_COLUMNS:
+        if column not in _columns(conn, table):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+    if machine is not None:
+        for table, _column, _decl in V5_MACHINE_COLUMNS:
+            conn.execute(f"UPDATE {table} SET machine = ? WHERE machine IS NULL", (machine,))
+
+
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
@@ -296,8 +318,10 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to SCHEMA_VERSION; the caller holds a write transaction."""
+def migrate(conn: sqlite3.Connection, machine: str | None = None) -> int:
+    """Bring the schema to SCHEMA_VERSION; the caller holds a write transaction.
+
+    `machine`: this machine's id, recorded on worktree rows registered before version 5."""
     version = current_version(conn)
     if version >= SCHEMA_VERSION:
         return version
@@ -319,6 +343,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         _migrate_v4_provenance(conn)
         for stmt in _split(V4_OWNERSHIP):
             conn.execute(stmt)
+    if version < 5:
+        _migrate_v5_machine(conn, machine)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return SCHEMA_VERSION
 

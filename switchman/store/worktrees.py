@@ -1,4 +1,5 @@
-"""Table worktrees: names are labels, identity is the realpath of the top level."""
+"""Table worktrees: names are labels (unique per repository), identity is the realpath of the
+top level, and on a store shared by several machines the machine too (`base.Reader.shared`)."""
 
 from __future__ import annotations
 
@@ -20,31 +21,66 @@ def get(db: Reader, name: str) -> Worktree | None:
 
 
 def by_path(db: Reader, path: str) -> Worktree | None:
+    """The worktree checked out at `path` on this machine.
+
+    On a shared store a row from before machine ids were recorded (machine NULL) still matches,
+    after this machine's own; `register` then records the machine on it."""
     real = os.path.realpath(path)
-    row = db.one("SELECT * FROM worktrees WHERE path = ?", (real,))
+    if not db.shared:
+        row = db.one("SELECT * FROM worktrees WHERE path = ?", (real,))
+    else:
+        row = db.one(
+            "SELECT * FROM worktrees WHERE path = ? AND (machine = ? OR machine IS NULL) "
+            "ORDER BY machine IS NULL, registered_at LIMIT 1",
+            (real, db.machine),
+        )
     return from_row(Worktree, row) if row else None
 
 
 def list_all(db: Reader) -> list[Worktree]:
-    return [from_row(Worktree, r) for r in db.all("SELECT * FROM worktrees ORDER BY registered_at, name")]
+    """Every registered worktree, on every machine (names are unique per repository)."""
+    return [from_row(Worktree, r) for r in rows(db)]
 
 
 def rows(db: Reader) -> list[dict[str, Any]]:
-    """used by doctor (worktree checks): every worktree row, in registration order."""
+    """Every worktree row, in registration order."""
     return db.all("SELECT * FROM worktrees ORDER BY registered_at, name")
 
 
+def is_local(db: Reader, wt: Worktree | dict[str, Any]) -> bool:
+    """Is this worktree on this machine (so its path means something here)?"""
+    machine = wt.get("machine") if isinstance(wt, dict) else wt.machine
+    return not db.shared or machine is None or machine == db.machine
+
+
+def local(db: Reader) -> list[Worktree]:
+    """The worktrees on this machine: what monitor observes, doctor compares with git, and
+    paths resolve to. All of them on a one-machine store."""
+    return [w for w in list_all(db) if is_local(db, w)]
+
+
+def local_rows(db: Reader) -> list[dict[str, Any]]:
+    """used by doctor (worktree checks): this machine's rows, in registration order."""
+    return [r for r in rows(db) if is_local(db, r)]
+
+
 def all_paths(db: Reader) -> list[str]:
-    """used by checkpoints (where a signing key must not live): every registered top level."""
-    return [r["path"] for r in db.all("SELECT path FROM worktrees")]
+    """used by checkpoints (where a signing key must not live): this machine's top levels."""
+    return [w.path for w in local(db)]
 
 
 def insert(tx: Tx, name: str, real: str, branch: str, mode: str, now: str) -> None:
+    """A new row for a worktree at `real` on this machine."""
     tx.execute(
         "INSERT INTO worktrees (name, path, branch, status, enforcement_mode, compliance_state, "
-        "registered_at, last_seen) VALUES (?,?,?,?,?,?,?,?)",
-        (name, real, branch, "idle", check_mode(mode), "observed", now, now),
+        "registered_at, last_seen, machine) VALUES (?,?,?,?,?,?,?,?,?)",
+        (name, real, branch, "idle", check_mode(mode), "observed", now, now, tx.machine),
     )
+
+
+def set_machine(tx: Tx, name: str) -> None:
+    """Record this machine on a row registered before machine ids were (machine NULL)."""
+    tx.execute("UPDATE worktrees SET machine = ? WHERE name = ? AND machine IS NULL", (tx.machine, name))
 
 
 def rename(tx: Tx, old: str, new: str) -> None:
@@ -64,7 +100,7 @@ def containing(db: Reader, path: str) -> Worktree | None:
     """The registered worktree whose top level is `path` or the nearest parent of it."""
     real = os.path.realpath(path)
     best: Worktree | None = None
-    for wt in list_all(db):
+    for wt in local(db):
         if (real == wt.path or real.startswith(wt.path.rstrip(os.sep) + os.sep)) and (
             best is None or len(wt.path) > len(best.path)
         ):
