@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lib.config import FLEET, HERE, PY, TARGET_P99_MS, WORKERS
 from lib.measure import Ctx, Result, label
+from lib.procs import collect_committers
 from lib.repos import (
     build_fleet,
     clean,
@@ -30,17 +31,7 @@ def concurrent_case(ctx: Ctx, files: int, commits: int = 15, k: int = 10) -> Res
             args = [PY, COMMITTER, str(wt), json.dumps(repo.env), str(k), str(commits), str(start), f"agent-{j}",
                     str(hooks) if hooks else "", str(HERE)]
             ps.append(subprocess.Popen(args, cwd=wt, env=repo.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        lat: list[float] = []
-        errors: list[str] = []
-        for p in ps:
-            out, err = p.communicate()
-            if p.returncode != 0:
-                errors.append(err.decode(errors="replace")[-300:])
-                continue
-            data = json.loads(out)
-            lat += data["lat"]
-            errors += data["errors"]
-        return lat, errors
+        return collect_committers(ps)
 
     bare_lat, bare_err = swarm(repo.nohooks)
     hook_lat, hook_err = swarm(None)

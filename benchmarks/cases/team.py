@@ -15,7 +15,7 @@ from bench_hooks import CONSOLE, timed_commit
 from lib.config import PY, WORKERS
 from lib.content import content_of
 from lib.measure import Ctx, Result, interleave, label
-from lib.procs import git, timed
+from lib.procs import collect_committers, git, timed
 from lib.team import STORES, Clone, Team, gapless, main_claims, sqlite_sequences, verify_ok
 
 COMMITTER = str(WORKERS / "committer.py")
@@ -85,16 +85,7 @@ def _swarm(clones: list[tuple[Clone, list[int]]], commits: int, files: int) -> t
             args = [PY, COMMITTER, str(wt), json.dumps(clone.env), str(K), str(commits), str(start), f"agent-{j}", "",
                     str(WORKERS.parent)]
             ps.append(subprocess.Popen(args, cwd=wt, env=clone.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    lat: list[float] = []
-    errors: list[str] = []
-    for p in ps:
-        out, err = p.communicate()
-        if p.returncode != 0:
-            errors.append(err.decode(errors="replace")[-300:])
-            continue
-        data = json.loads(out)
-        lat += data["lat"]
-        errors += data["errors"]
+    lat, errors = collect_committers(ps)
     return lat, errors, time.perf_counter() - t0
 
 

@@ -26,3 +26,20 @@ def timed(args: list[str], cwd: Path, env: dict[str, str], *, quiet: bool = True
 
 def git(cwd: Path, env: dict[str, str], *args: str, input: bytes | None = None) -> bytes:
     return run(["git", *args], cwd, env, input=input)
+
+
+def collect_committers(ps: list) -> tuple[list[float], list[str]]:  # type: ignore[type-arg]
+    """Wait for the committer workers (workers/committer.py): every commit's latency, every error."""
+    import json
+
+    lat: list[float] = []
+    errors: list[str] = []
+    for p in ps:
+        out, err = p.communicate()
+        if p.returncode != 0:
+            errors.append(err.decode(errors="replace")[-300:])
+            continue
+        data = json.loads(out)
+        lat += data["lat"]
+        errors += data["errors"]
+    return lat, errors
