@@ -157,3 +157,41 @@ def test_killed_mid_hook_the_commit_is_still_judged_and_recorded_once(env: Env) 
     rows = [e for e in env.events("commit_recorded") if sha in (e["details"] or "")]
     assert len(rows) == 1 and env.cli.json("audit", "verify")["ok"]
     assert helperstate.status(str(env.root / ".git")).state in ("stale_socket", "stopped", "running")
+
+
+def test_state_on_disk_starting_running_stale(tmp_path: Path) -> None:
+    """helper status reads the lock (held by a live helper, with its pid) and the socket."""
+    import fcntl
+    import socket as socketmod
+
+    common = str(tmp_path)
+    assert helperstate.status(common).state == "stopped"
+    fd = os.open(tmp_path / helperpkg.LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    assert helperstate.status(common).state == "starting"  # importing: no socket yet
+    sock = socketmod.socket(socketmod.AF_UNIX)
+    sock.bind(str(tmp_path / helperpkg.SOCKET))
+    got = helperstate.status(common)
+    assert got.state == "running" and got.pid == os.getpid()
+    os.close(fd)  # the helper is gone, its socket left behind
+    assert helperstate.status(common).state == "stale_socket"
+    assert helperstate.stop(common).state == "stopped" and not (tmp_path / helperpkg.SOCKET).exists()
+    sock.close()
+
+
+def test_a_changed_module_changes_the_code_stamp(tmp_path: Path) -> None:
+    """What retires a helper whose install changed under it (checked at most once a second)."""
+    from switchman.helper.server import code_stamp
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 1\n")
+    first = code_stamp(str(pkg))
+    os.utime(pkg / "sub" / "b.py", ns=(first[0] + 10**9, first[0] + 10**9))
+    assert code_stamp(str(pkg)) != first
+    second = code_stamp(str(pkg))
+    (pkg / "c.py").write_text("z = 1\n")
+    os.utime(pkg / "c.py", ns=(first[0], first[0]))  # older mtime, but one module more
+    assert code_stamp(str(pkg)) != second

@@ -150,13 +150,13 @@ def test_a_store_that_cannot_answer_keeps_the_spool_until_it_can(env: Env) -> No
 
 
 def test_push_writes_the_receipts_a_recorded_commit_lacks(env: Env) -> None:
-    """A helper's child writes receipts after answering git; killed then, the push makes up for it."""
+    """Receipts are written where they travel: the push writes the ones its commits lack."""
     env.remote()
     env.change(env.a, "src/auth/login.py", "v2\n")
     assert commit(env.a, "one").code == 0
     sha = head(env.a)
     settle(env.root)
-    git(env.root, "update-ref", "-d", "refs/notes/switchman")  # as if the deferred write never ran
+    git(env.root, "update-ref", "-d", "refs/notes/switchman")  # no receipt written yet
     assert run_git(env.a, "push", "-q", "origin", "agent-a").code == 0
     assert git(env.root.parent / "remote.git", "notes", "--ref", "switchman", "list", sha).strip()
     (line,) = git(env.root, "notes", "--ref", "switchman", "show", sha).strip().splitlines()

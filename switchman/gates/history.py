@@ -48,8 +48,8 @@ def _record(
     mode: str,
     extra: dict[str, Any] | None = None,
 ) -> audit.AuditRow:
-    # The mode is signed with the record, so a receipt written later (deferred, or backfilled at
-    # push) says exactly what one written at once would have said.
+    # The mode is signed with the record, so a receipt written later (at push, by doctor or
+    # gate ci) says exactly what one written at once would have said.
     details = {"commit": commit, "tree": tree, "lease_id": lease.id if lease else None, "gate_sequence": gate_sequence, "operation": operation, "mode": mode, **(extra or {})}
     if bypassed:
         row = tx.audit(

@@ -74,14 +74,12 @@ def drain(paths: RepoPaths, store: Store, *, raise_errors: bool = False) -> int:
         env = git_env(for_other_worktree=True)  # commits by id: no index, any worktree's git
         facts = _facts(cwd, list(dict.fromkeys(e.commit for e in entries)), env)
         plans: list[tuple[Any, Any]] = []
-        dropped: list[spool.Entry] = []
         try:
             for e in entries:
                 wpaths = _worktree_paths(paths, e)
                 fact = facts.get(e.commit)
                 if wpaths is None or fact is None:
-                    dropped.append(e)  # gone (or forged): nothing to record; push still judges it
-                    continue
+                    continue  # gone (or forged): nothing to record; the push gate still judges it
                 traces = parse_spool_fields(e.fields)
                 made = Made(commit=e.commit, tree=fact[0], parents=fact[1], traces=traces, rev=e.commit)
                 # `git merge` (spooled by a post-merge that could not reach the store) was judged

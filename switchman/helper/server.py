@@ -256,14 +256,13 @@ def _child(conn: socket.socket, me: tuple[bytes, bytes, bytes], code_changed: bo
         _adopt(fds, has_stdin, stdin_data, cwd, env)
     except (OSError, ValueError, ConnectionError):
         return None
-    answered = _watch(conn)
+    _watch(conn)
     from switchman import hookrun
 
     code = hookrun.serve([hook, *args])
     with contextlib.suppress(OSError):
         sys.stdout.flush()
         sys.stderr.flush()
-    answered.set()
     with contextlib.suppress(OSError):
         conn.sendall(b"EXIT %d\n" % code)
     return code
@@ -295,20 +294,16 @@ def _adopt(fds: list[int], has_stdin: bool, stdin_data: bytes, cwd: bytes, env: 
     faults.reload()  # SWITCHMAN_FAULT is read at import: read the client's
 
 
-def _watch(conn: Any) -> Any:
-    """Die with the client: a closed connection (the hook's process is gone) ends this child,
-    until the returned event is set (the answer is on its way; the client may leave)."""
+def _watch(conn: Any) -> None:
+    """Die with the client: a closed connection (the hook's process is gone) ends this child.
+    The client closes only after it read the exit code, so the answer is never cut short."""
     import threading
-
-    answered = threading.Event()
 
     def wait() -> None:
         with contextlib.suppress(OSError):
             conn.settimeout(None)
             while conn.recv(64):
                 pass
-        if not answered.is_set():
-            os._exit(1)
+        os._exit(1)
 
     threading.Thread(target=wait, daemon=True).start()
-    return answered
